@@ -1,0 +1,253 @@
+"""Import/export job messages.
+
+Who sends what:
+
+- the gateway or any university system sends ``CreateJob``/``UpdateJob``/``DeleteJob``/
+  ``CancelJob`` by request/reply to ``<p>.req.<service>.<verb>`` (answered with a ``Reply``),
+  and ``ExecuteJob`` to the commands stream (``<p>.cmd.<service>.execute``);
+- the owning service (importer for ``job_type == "import"``) records the ``Job*`` events,
+  which the outbox publishes on ``<p>.evt.job.<id>.<event>``;
+- the worker publishes ``JobProgress`` on ``<p>.progress.job.<id>`` at least once a second.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from contracts.base import Command, ErrorInfo, Event, Progress
+
+__all__ = [
+    "JOB_STATUSES",
+    "TERMINAL_STATUSES",
+    "CancelJob",
+    "CreateJob",
+    "DeleteJob",
+    "ExecuteJob",
+    "JobCancelRequested",
+    "JobCancelled",
+    "JobCheckpointed",
+    "JobCommand",
+    "JobCompleted",
+    "JobCreated",
+    "JobDeleted",
+    "JobEvent",
+    "JobFailed",
+    "JobOptions",
+    "JobProgress",
+    "JobQueued",
+    "JobStarted",
+    "JobStatistics",
+    "JobUpdated",
+    "RejectedRow",
+    "UpdateJob",
+]
+
+JobType = Literal["import", "export"]
+JobFormat = Literal["csv", "json", "jsonl", "xlsx"]
+JobStatus = Literal["pending", "queued", "running", "completed", "failed", "cancelled"]
+ImportMode = Literal["insert", "upsert", "skip"]
+
+JOB_STATUSES: tuple[str, ...] = ("pending", "queued", "running", "completed", "failed", "cancelled")
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """How a job reads and loads its file; every field has a safe default."""
+
+    mode: ImportMode = "insert"
+    encoding: str | None = None
+    delimiter: str | None = None
+    field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class JobStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of one run; ``rows_read`` counts data rows, the header excluded."""
+
+    rows_read: int = 0
+    rows_imported: int = 0
+    rows_rejected: int = 0
+    chunks_committed: int = 0
+
+
+class RejectedRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One rejected input row: where it is, which column, the value and why."""
+
+    row: int
+    column: str | None
+    value: str | None
+    message: str
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+class CreateJob(Command, frozen=True, kw_only=True, tag="job.create"):
+    """Define a new job; gateway → owning service (request/reply)."""
+
+    job_id: str
+    title: str
+    job_type: JobType
+    model_name: str
+    format: JobFormat
+    file_path: str = ""
+    options: JobOptions = msgspec.field(default_factory=JobOptions)
+
+
+class UpdateJob(Command, frozen=True, kw_only=True, tag="job.update"):
+    """Change a job's definition while it is not running; gateway → owning service."""
+
+    job_id: str
+    title: str | None = None
+    model_name: str | None = None
+    format: JobFormat | None = None
+    file_path: str | None = None
+    options: JobOptions | None = None
+
+
+class DeleteJob(Command, frozen=True, kw_only=True, tag="job.delete"):
+    """Delete a job that is not running; gateway → owning service."""
+
+    job_id: str
+
+
+class ExecuteJob(Command, frozen=True, kw_only=True, tag="job.execute"):
+    """Run a job; anyone → commands stream → one worker of the owning service.
+
+    ``run_id`` names this run: a redelivered command for a finished run is a no-op.
+    """
+
+    job_id: str
+    run_id: str
+
+
+class CancelJob(Command, frozen=True, kw_only=True, tag="job.cancel"):
+    """Stop a queued or running job within one chunk; gateway → owning service."""
+
+    job_id: str
+
+
+JobCommand = CreateJob | UpdateJob | DeleteJob | ExecuteJob | CancelJob
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+class JobCreated(Event, frozen=True, kw_only=True, tag="job.created"):
+    """A job was defined."""
+
+    job_id: str
+    title: str
+    job_type: JobType
+    model_name: str
+    format: JobFormat
+    file_path: str
+    options: JobOptions
+    created_by: str
+
+
+class JobUpdated(Event, frozen=True, kw_only=True, tag="job.updated"):
+    """A job's definition changed; ``None`` fields are unchanged."""
+
+    job_id: str
+    title: str | None = None
+    model_name: str | None = None
+    format: JobFormat | None = None
+    file_path: str | None = None
+    options: JobOptions | None = None
+
+
+class JobDeleted(Event, frozen=True, kw_only=True, tag="job.deleted"):
+    """A job was deleted."""
+
+    job_id: str
+
+
+class JobQueued(Event, frozen=True, kw_only=True, tag="job.queued"):
+    """A run was requested and its execute command put on the commands stream."""
+
+    job_id: str
+    run_id: str
+
+
+class JobStarted(Event, frozen=True, kw_only=True, tag="job.started"):
+    """A worker took the run; ``resumed_from_row`` > 0 when it continues after a crash."""
+
+    job_id: str
+    run_id: str
+    worker: str
+    resumed_from_row: int = 0
+
+
+class JobCheckpointed(Event, frozen=True, kw_only=True, tag="job.checkpointed"):
+    """A chunk was committed; rows up to ``last_row`` are final and never read again."""
+
+    job_id: str
+    run_id: str
+    last_row: int
+    statistics: JobStatistics
+    rejected: list[RejectedRow] = msgspec.field(default_factory=list)
+
+
+class JobCompleted(Event, frozen=True, kw_only=True, tag="job.completed"):
+    """The run finished; some rows may have been rejected."""
+
+    job_id: str
+    run_id: str
+    statistics: JobStatistics
+
+
+class JobFailed(Event, frozen=True, kw_only=True, tag="job.failed"):
+    """The run stopped on an error that a retry will not fix; rows already committed stay."""
+
+    job_id: str
+    run_id: str
+    error: ErrorInfo
+    statistics: JobStatistics = msgspec.field(default_factory=JobStatistics)
+
+
+class JobCancelRequested(Event, frozen=True, kw_only=True, tag="job.cancel_requested"):
+    """Someone asked a running job to stop; the worker stops at the next chunk."""
+
+    job_id: str
+
+
+class JobCancelled(Event, frozen=True, kw_only=True, tag="job.cancelled"):
+    """The run stopped because it was cancelled; rows already committed stay."""
+
+    job_id: str
+    run_id: str
+    statistics: JobStatistics = msgspec.field(default_factory=JobStatistics)
+
+
+JobEvent = (
+    JobCreated
+    | JobUpdated
+    | JobDeleted
+    | JobQueued
+    | JobStarted
+    | JobCheckpointed
+    | JobCompleted
+    | JobFailed
+    | JobCancelRequested
+    | JobCancelled
+)
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+class JobProgress(Progress, frozen=True, kw_only=True, tag="job.progress"):
+    """Live counters of a run; the worker publishes at least once a second."""
+
+    job_id: str
+    run_id: str
+    status: JobStatus
+    rows_read: int
+    rows_imported: int
+    rows_rejected: int
+    percent: float
+    bytes_read: int = 0
+    bytes_total: int = 0
+    message: str = ""

@@ -1,0 +1,1 @@
+"""The data-management services: gateway, importer, the ``dm`` command and their shared core."""

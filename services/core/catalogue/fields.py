@@ -1,0 +1,129 @@
+"""Field types: each turns the text of a cell into a Python value or raises ``FieldError``.
+
+Parsers take already stripped text and never see ``None``: an empty cell is handled by the
+model (required, or ``None``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+__all__ = [
+    "Field",
+    "FieldError",
+    "parse_bool",
+    "parse_choice",
+    "parse_date",
+    "parse_datetime",
+    "parse_email",
+    "parse_iran_national_id",
+    "parse_phone",
+    "parse_pattern",
+]
+
+
+class FieldError(ValueError):
+    """A cell's value does not fit its field; the message says why in plain words."""
+
+
+Parser = Callable[[str], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One column of a model: its SQL type, whether it is required, and how to parse it."""
+
+    name: str
+    sql_type: str
+    parse: Parser = str
+    required: bool = False
+    max_length: int | None = None
+    unique: bool = False
+    aliases: tuple[str, ...] = field(default=())
+
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "on", "بله", "فعال"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "off", "خیر", "غیرفعال"})
+
+
+def parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise FieldError(f"{text!r} is not a yes/no value (use true or false)")
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as e:
+        raise FieldError(f"{text!r} is not a valid date (expected YYYY-MM-DD)") from e
+
+
+def parse_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise FieldError(f"{text!r} is not a valid date and time (expected ISO 8601)") from e
+    # a time without an offset is taken as UTC so stored instants never depend on the server
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def parse_email(text: str) -> str:
+    if not _EMAIL.match(text):
+        raise FieldError(f"{text!r} is not a valid email address")
+    return text.lower() if text.isascii() else text
+
+
+def parse_iran_national_id(text: str) -> str:
+    """Ten digits with the Iranian check digit (mod 11); leading zeros are kept."""
+    if len(text) != 10 or not text.isdigit() or not text.isascii():
+        raise FieldError(f"{text!r} is not a national id (10 digits)")
+    if len(set(text)) == 1:
+        raise FieldError(f"{text!r} is not a national id (all digits equal)")
+    total = sum(int(d) * (10 - i) for i, d in enumerate(text[:9])) % 11
+    check = total if total < 2 else 11 - total
+    if int(text[9]) != check:
+        raise FieldError(f"{text!r} is not a valid national id (check digit is wrong)")
+    return text
+
+
+_PHONE_STRIP = str.maketrans("", "", " -()")
+
+
+def parse_phone(text: str) -> str:
+    digits = text.translate(_PHONE_STRIP)
+    body = digits[1:] if digits.startswith("+") else digits
+    if not body.isdigit() or not body.isascii() or not 7 <= len(body) <= 15:
+        raise FieldError(f"{text!r} is not a phone number")
+    return digits
+
+
+def parse_choice(*choices: str) -> Parser:
+    allowed = frozenset(choices)
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise FieldError(f"{text!r} is not one of: {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def parse_pattern(pattern: str, description: str) -> Parser:
+    compiled = re.compile(pattern)
+
+    def parse(text: str) -> str:
+        if not compiled.fullmatch(text):
+            raise FieldError(f"{text!r} is not {description}")
+        return text
+
+    return parse
