@@ -41,6 +41,7 @@ __all__ = [
     "JobStatistics",
     "JobUpdated",
     "RejectedRow",
+    "RequestRun",
     "UpdateJob",
 ]
 
@@ -69,6 +70,10 @@ class JobStatistics(msgspec.Struct, frozen=True, kw_only=True):
     rows_imported: int = 0
     rows_rejected: int = 0
     chunks_committed: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_skipped: int = 0
 
 
 class RejectedRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,13 +127,23 @@ class ExecuteJob(Command, frozen=True, kw_only=True, tag="job.execute"):
     run_id: str
 
 
+class RequestRun(Command, frozen=True, kw_only=True, tag="job.request_run"):
+    """Ask the owning service to queue a run; gateway → service (request/reply).
+
+    The service records ``JobQueued`` and puts an ``ExecuteJob`` on the commands stream in
+    the same transaction, so the run is never lost between the two.
+    """
+
+    job_id: str
+
+
 class CancelJob(Command, frozen=True, kw_only=True, tag="job.cancel"):
     """Stop a queued or running job within one chunk; gateway → owning service."""
 
     job_id: str
 
 
-JobCommand = CreateJob | UpdateJob | DeleteJob | ExecuteJob | CancelJob
+JobCommand = CreateJob | UpdateJob | DeleteJob | ExecuteJob | RequestRun | CancelJob
 
 
 # --- events ---------------------------------------------------------------------------

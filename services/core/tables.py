@@ -57,8 +57,8 @@ events = Table(
 outbox = Table(
     "outbox",
     metadata,
-    Column("position", BigInteger, primary_key=True),
-    Column("event_id", Text, nullable=False),
+    Column("position", BigInteger, primary_key=True, autoincrement=True),
+    Column("message_id", Text, nullable=False),
     Column("subject", Text, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

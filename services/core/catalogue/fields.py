@@ -43,6 +43,8 @@ class Field:
     max_length: int | None = None
     unique: bool = False
     aliases: tuple[str, ...] = field(default=())
+    # SQL expression used when the cell is empty and the column has a database default
+    db_default: str | None = None
 
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on", "بله", "فعال"})

@@ -90,8 +90,8 @@ USER = Model(
             max_length=20,
         ),
         Field("faculty", "varchar(100)", max_length=100),
-        Field("is_active", "boolean", parse_bool),
-        Field("date_joined", "timestamptz", parse_datetime),
+        Field("is_active", "boolean", parse_bool, db_default="true"),
+        Field("date_joined", "timestamptz", parse_datetime, db_default="now()"),
     ),
 )
 

@@ -27,8 +27,8 @@ _UPGRADE = """
         CONSTRAINT uq_events_stream_version UNIQUE (stream, version)
     );
     CREATE TABLE dm.outbox (
-        position bigint PRIMARY KEY,
-        event_id text NOT NULL,
+        position bigserial PRIMARY KEY,
+        message_id text NOT NULL,
         subject text NOT NULL,
         payload bytea NOT NULL,
         created_at timestamptz NOT NULL DEFAULT now()

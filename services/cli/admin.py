@@ -1,0 +1,143 @@
+"""Admin commands that talk to PostgreSQL directly: ``dm users create``, ``dm tokens create``,
+``dm migrate``.
+
+They bootstrap access (no token exists before the first one is made), so they skip the
+gateway and need only the database: ``DM_DATABASE_URL``, else the URL the ``make run``
+launcher left in ``<data dir>/run.json``, else the embedded PostgreSQL under the data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.cli.context import Context
+from services.cli.errors import EXIT_FAILED, EXIT_OK, CliError
+from services.core.auth import AuthError, create_token, create_user
+from services.core.db import make_engine
+from services.core.migrate import migrate
+from services.core.settings import Settings
+
+__all__ = ["register", "resolve_database_url"]
+
+T = TypeVar("T")
+
+RUN_FILE = "run.json"
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    users = sub.add_parser("users", parents=parents, help="manage users (database access)")
+    users_sub = users.add_subparsers(dest="users_command", metavar="COMMAND", required=True)
+    p = users_sub.add_parser("create", parents=parents, help="create a user")
+    p.add_argument("name")
+    p.add_argument("--superuser", action="store_true", help="sees and acts on every job")
+    p.set_defaults(func=run_create_user)
+
+    tokens = sub.add_parser("tokens", parents=parents, help="manage tokens (database access)")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", metavar="COMMAND", required=True)
+    p = tokens_sub.add_parser("create", parents=parents, help="create a token for a user")
+    p.add_argument("name", help="the user's name")
+    p.set_defaults(func=run_create_token)
+
+    p = sub.add_parser("migrate", parents=parents, help="apply database migrations")
+    p.set_defaults(func=run_migrate)
+
+
+def _from_run_file(settings: Settings) -> str | None:
+    try:
+        data = json.loads((settings.data_path / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None  # absent or half-written: fall through to the next source
+    url = data.get("database_url") if isinstance(data, dict) else None
+    return url if isinstance(url, str) and url else None
+
+
+def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    url = _from_run_file(settings)
+    if url:
+        return url
+    # imported here: it pulls in the embedded server's wheel, which the other commands never need
+    from services.core.embedded import start_postgres
+
+    try:
+        # the server is left running on purpose: it is shared with the services
+        return start_postgres(settings.data_path).url
+    except RuntimeError as e:  # EmbeddedServerError
+        raise CliError(f"cannot start the embedded PostgreSQL: {e}") from e
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable database URL)"
+
+
+async def _with_database(url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Migrate first (a fresh database has no tables), run ``action``, always dispose."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        await migrate(engine)
+        return await action(engine)
+    finally:
+        await engine.dispose()
+
+
+def _run(ctx: Context, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    url = resolve_database_url(ctx.settings)
+    try:
+        return asyncio.run(_with_database(url, action))
+    except (OSError, SQLAlchemyError) as e:
+        # the driver's first line says what went wrong; the rest is SQLAlchemy boilerplate
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CliError(f"database {_safe_url(url)}: {reason}") from e
+
+
+def run_migrate(args: argparse.Namespace, ctx: Context) -> int:
+    async def nothing(engine: AsyncEngine) -> None:
+        return None
+
+    _run(ctx, nothing)
+    print("database is up to date")
+    return EXIT_OK
+
+
+def run_create_user(args: argparse.Namespace, ctx: Context) -> int:
+    async def create(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            return await create_user(conn, args.name, superuser=args.superuser)
+
+    try:
+        user_id = _run(ctx, create)
+    except AuthError as e:
+        ctx.error(f"dm: {e}")
+        return EXIT_FAILED
+    kind = "superuser" if args.superuser else "user"
+    print(f"created {kind} {args.name.strip()!r} (id {user_id})")
+    print(f"give it a token with: dm tokens create {args.name.strip()}")
+    return EXIT_OK
+
+
+def run_create_token(args: argparse.Namespace, ctx: Context) -> int:
+    async def create(engine: AsyncEngine) -> str:
+        async with engine.begin() as conn:
+            return await create_token(conn, args.name)
+
+    try:
+        token = _run(ctx, create)
+    except AuthError as e:
+        ctx.error(f"dm: {e}")
+        return EXIT_FAILED
+    print(f"token for {args.name!r}; it is shown only once, store it now (e.g. DM_TOKEN):")
+    # the token is the last line, on its own, so scripts can take it with `tail -n1`
+    print(token, flush=True)
+    return EXIT_OK

@@ -1,0 +1,108 @@
+"""``dm status``, ``dm jobs cancel`` and ``dm rejections``: looking at and stopping jobs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.text import Text
+
+from services.cli.client import GatewayClient
+from services.cli.context import Context
+from services.cli.errors import EXIT_OK, UsageError
+from services.cli.render import print_job_detail, print_jobs, print_rejections
+
+__all__ = ["register", "resolve_job_id"]
+
+_FULL_ID_LENGTH = 32  # a UUID without dashes; shorter ids are prefixes from `dm status`
+_PREFIX_SEARCH_LIMIT = 100
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("status", parents=parents, help="recent jobs, or one job in detail")
+    p.add_argument("job_id", nargs="?", metavar="JOB_ID")
+    p.add_argument("--limit", type=_positive, default=20, help="jobs to list (default 20)")
+    p.set_defaults(func=run_status)
+
+    jobs = sub.add_parser("jobs", parents=parents, help="act on jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="COMMAND", required=True)
+    cancel = jobs_sub.add_parser("cancel", parents=parents, help="ask a running job to stop")
+    cancel.add_argument("job_id", metavar="JOB_ID")
+    cancel.set_defaults(func=run_cancel)
+
+    p = sub.add_parser("rejections", parents=parents, help="rejected rows of a job")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("--limit", type=_positive, default=100, help="rows per page (default 100)")
+    p.add_argument("--offset", type=_non_negative, default=0, help="rows to skip")
+    p.set_defaults(func=run_rejections)
+
+
+def resolve_job_id(client: GatewayClient, given: str) -> str:
+    """Accept the short ids ``dm status`` shows by matching them against recent jobs."""
+    given = given.strip()
+    if len(given.replace("-", "")) >= _FULL_ID_LENGTH:
+        return given
+    page = client.list_jobs(_PREFIX_SEARCH_LIMIT)
+    matches = [str(j["id"]) for j in page.get("results", []) if str(j["id"]).startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise UsageError(f"job id {given!r} is ambiguous; give more characters")
+    return given  # not among recent jobs: let the server answer (404 or an older job)
+
+
+def run_status(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as client:
+        if args.job_id:
+            print_job_detail(ctx.out, client.get_job(resolve_job_id(client, args.job_id)))
+            return EXIT_OK
+        page = client.list_jobs(args.limit)
+    results = page.get("results", [])
+    if not results:
+        ctx.out.print("no jobs yet")
+        return EXIT_OK
+    print_jobs(ctx.out, results)
+    count = int(page.get("count") or len(results))
+    if count > len(results):
+        ctx.out.print(f"showing {len(results)} of {count:,}; more with --limit N")
+    return EXIT_OK
+
+
+def run_cancel(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as client:
+        job = client.cancel(resolve_job_id(client, args.job_id))
+    ctx.out.print(Text(f"cancel requested for job {job.get('id')} (status: {job.get('status')})"))
+    return EXIT_OK
+
+
+def run_rejections(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as client:
+        job_id = resolve_job_id(client, args.job_id)
+        page = client.rejections(job_id, limit=args.limit, offset=args.offset)
+    rows = page.get("results", [])
+    count = int(page.get("count") or 0)
+    if not rows:
+        ctx.out.print(f"no rejected rows{' at this offset' if count else ''} (total {count:,})")
+        return EXIT_OK
+    print_rejections(ctx.out, rows)
+    end = args.offset + len(rows)
+    ctx.out.print(f"rows {args.offset + 1:,}–{end:,} of {count:,}", highlight=False)
+    if end < count:
+        ctx.out.print(
+            Text(f"next page: dm rejections {job_id} --offset {end} --limit {args.limit}")
+        )
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""The job aggregate: pure state and decisions, and its store (log + projection)."""

@@ -1,0 +1,91 @@
+"""Where job files live: the NATS object store (uploads) or a sandboxed local root.
+
+A job's ``file_path`` is either ``upload:<id>/<name>`` (an object in the bus's object store,
+readable by every replica on every machine) or a path relative to the imports root. A path
+that leaves the root is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path, PurePosixPath
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from contracts.subjects import Subjects
+
+__all__ = [
+    "UPLOAD_SCHEME",
+    "FileNotAllowedError",
+    "StorageError",
+    "local_path",
+    "new_upload_name",
+    "open_job_file",
+    "safe_filename",
+]
+
+UPLOAD_SCHEME = "upload:"
+
+
+class StorageError(Exception):
+    """A job's file cannot be found or read."""
+
+
+class FileNotAllowedError(StorageError):
+    """The path leaves its root, or names something that is not a plain file."""
+
+
+def safe_filename(name: str) -> str:
+    base = PurePosixPath(name.replace("\\", "/")).name
+    if not base or base in {".", ".."}:
+        raise FileNotAllowedError(f"{name!r} is not a file name")
+    return base
+
+
+def new_upload_name(filename: str) -> str:
+    return f"{uuid.uuid4().hex}/{safe_filename(filename)}"
+
+
+def local_path(root: Path, file_path: str) -> Path:
+    """``file_path`` resolved inside ``root``; raises ``FileNotAllowedError`` if it leaves it."""
+    root = root.resolve()
+    candidate = (root / file_path).resolve()
+    if candidate != root and root not in candidate.parents:
+        raise FileNotAllowedError(f"file_path {file_path!r} is outside the imports root")
+    return candidate
+
+
+@contextlib.asynccontextmanager
+async def open_job_file(
+    file_path: str, *, root: Path, js: JetStreamContext, subjects: Subjects
+) -> AsyncIterator[Path]:
+    """A local path to read the job's file from (a temporary copy for uploads)."""
+    if file_path.startswith(UPLOAD_SCHEME):
+        async with _download(file_path[len(UPLOAD_SCHEME) :], js, subjects) as path:
+            yield path
+        return
+    path = local_path(root, file_path)
+    if not path.is_file():
+        raise StorageError(f"file {file_path!r} does not exist in the imports root")
+    yield path
+
+
+@contextlib.asynccontextmanager
+async def _download(name: str, js: JetStreamContext, subjects: Subjects) -> AsyncIterator[Path]:
+    store = await js.object_store(subjects.object_store)
+    fd, tmp = tempfile.mkstemp(prefix="dm-upload-", suffix="-" + safe_filename(name))
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                await store.get(name, writeinto=out)
+            except NotFoundError as e:
+                raise StorageError(f"uploaded file {name!r} no longer exists") from e
+        yield Path(tmp)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)

@@ -1,0 +1,1 @@
+"""The importer service: runs import jobs pulled from the commands stream."""

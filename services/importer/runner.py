@@ -1,0 +1,310 @@
+"""One run of an import job: claim it, stream the file in chunks, checkpoint, finish.
+
+Each chunk commits the loaded rows, their rejections and a ``JobCheckpointed`` event in one
+transaction, so a run resumed after a crash starts exactly after its last checkpoint.
+A session-level advisory lock on a dedicated connection makes sure only one replica runs a
+job at a time; it is released by PostgreSQL itself if the worker dies.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import msgspec
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from contracts.base import ErrorInfo
+from contracts.jobs import (
+    ExecuteJob,
+    JobCancelled,
+    JobCheckpointed,
+    JobCompleted,
+    JobEvent,
+    JobFailed,
+    JobProgress,
+    JobQueued,
+    JobStarted,
+    JobStatistics,
+    RejectedRow,
+)
+from contracts.subjects import Subjects
+from services.core.catalogue import UnknownModelError, get_model
+from services.core.db import asyncpg_dsn
+from services.core.eventlog import event_fields
+from services.core.jobs.state import MAX_ERRORS_SHOWN, JobState, stream_of
+from services.core.jobs.store import load, record
+from services.core.logs import get_logger
+from services.core.outbox import OutboxRelay
+from services.core.storage import StorageError, open_job_file
+from services.importer.csv_source import CsvSource
+from services.importer.errors import JobFailure, RunBusy
+from services.importer.loader import ChunkLoader, ChunkResult
+from services.importer.validate import RowValidator, ValidRow
+
+__all__ = ["JobRunner", "RunContext"]
+
+log = get_logger(__name__)
+
+PROGRESS_EVERY_SECONDS = 0.5
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(slots=True)
+class RunContext:
+    """Mutable counters of the run in progress."""
+
+    job: JobState
+    cmd: ExecuteJob
+    stats: JobStatistics
+    record_no: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
+    valid: list[ValidRow] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    rejected_rows_in_chunk: set[int] = field(default_factory=set)
+    last_progress: float = 0.0
+
+
+class _Stop(Exception):
+    """The run ended early (cancelled, or superseded by another run)."""
+
+
+class JobRunner:
+    def __init__(self, *, engine: AsyncEngine, js: JetStreamContext, subjects: Subjects,
+                 relay: OutboxRelay, imports_root: Any, chunk_size: int, worker: str) -> None:
+        self.engine = engine
+        self.js = js
+        self.subjects = subjects
+        self.relay = relay
+        self.imports_root = imports_root
+        self.chunk_size = chunk_size
+        self.worker = worker
+
+    async def run(self, cmd: ExecuteJob) -> None:
+        """Raises ``RunBusy`` when another replica holds the job."""
+        dsn = asyncpg_dsn(self.engine.url.render_as_string(hide_password=False))
+        lock = await asyncpg.connect(dsn)
+        try:
+            if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", cmd.job_id):
+                raise RunBusy(cmd.job_id)
+            job = await self._claim(cmd)
+            if job is not None:
+                await self._execute(job, cmd)
+        finally:
+            await lock.close()
+
+    # --- claiming --------------------------------------------------------------------
+
+    async def _claim(self, cmd: ExecuteJob) -> JobState | None:
+        async with self.engine.begin() as conn:
+            job = await load(conn, cmd.job_id, lock=True)
+            if job is None:
+                log.info("execute for unknown job ignored", job_id=cmd.job_id)
+                return None
+            events: list[JobEvent] = []
+            if job.run_id != cmd.run_id:
+                if job.status in {"queued", "running"}:
+                    log.warning("job busy with another run; command dropped", job_id=job.id)
+                    return None
+                events.append(JobQueued(**self._env(job, cmd, len(events)), job_id=job.id,
+                                        run_id=cmd.run_id))
+            elif job.status in TERMINAL:
+                return None  # a redelivered command for a run that already ended
+            resumed = job.last_row if job.run_id == cmd.run_id else 0
+            events.append(JobStarted(**self._env(job, cmd, len(events)), job_id=job.id,
+                                     run_id=cmd.run_id, worker=self.worker,
+                                     resumed_from_row=resumed))
+            job = await record(conn, self.subjects, job, events)
+        self.relay.poke()
+        if resumed:
+            log.info("resuming after checkpoint", job_id=cmd.job_id, last_row=resumed)
+        return job
+
+    def _env(self, job: JobState, cmd: ExecuteJob, offset: int) -> dict[str, Any]:
+        return event_fields(stream_of(job.id), job.version + 1 + offset, cmd.actor,
+                            cmd.correlation_id)
+
+    # --- the run ---------------------------------------------------------------------
+
+    async def _execute(self, job: JobState, cmd: ExecuteJob) -> None:
+        ctx = RunContext(job=job, cmd=cmd, stats=job.statistics)
+        try:
+            await self._import(ctx)
+        except _Stop:
+            return
+        except JobFailure as e:
+            await self._end(ctx, "failed", ErrorInfo(code=e.code, message=e.message))
+            return
+        await self._end(ctx, "completed")
+
+    async def _import(self, ctx: RunContext) -> None:
+        job = ctx.job
+        try:
+            model = get_model(job.model_name)
+        except UnknownModelError as e:
+            raise JobFailure("unknown_model", str(e)) from e
+        if job.format != "csv":
+            raise JobFailure("unsupported_format", f"format {job.format!r} cannot be imported yet")
+        try:
+            async with open_job_file(job.file_path, root=self.imports_root, js=self.js,
+                                     subjects=self.subjects) as path:
+                await self._import_file(ctx, model, path)
+        except StorageError as e:
+            raise JobFailure("unreadable_file", str(e)) from e
+
+    async def _import_file(self, ctx: RunContext, model: Any, path: Any) -> None:
+        opts = ctx.job.options
+        source = CsvSource(path, encoding=opts.encoding, delimiter=opts.delimiter)
+        try:
+            ctx.bytes_total = source.bytes_total
+            validator = RowValidator(model, source.header(), opts.field_mapping)
+            loader = ChunkLoader(model, validator.fields, opts.mode)
+            async with self.engine.connect() as conn:
+                raw = await self._driver(conn)
+                await loader.prepare(raw)
+                await conn.commit()
+                await self._stream(ctx, source, validator, loader, conn)
+        finally:
+            source.close()
+
+    async def _stream(self, ctx: RunContext, source: CsvSource, validator: RowValidator,
+                      loader: ChunkLoader, conn: AsyncConnection) -> None:
+        skip_to = ctx.job.last_row
+        pending = 0
+        for record_ in source.records():
+            ctx.record_no += 1
+            if ctx.record_no <= skip_to:
+                continue
+            checked = validator.check(record_.line, record_.cells)
+            if isinstance(checked, ValidRow):
+                ctx.valid.append(checked)
+            else:
+                ctx.rejected.extend(checked)
+                ctx.rejected_rows_in_chunk.add(record_.line)
+            pending += 1
+            if pending >= self.chunk_size:
+                ctx.bytes_read = source.bytes_read
+                await self._commit_chunk(ctx, loader, conn, pending)
+                pending = 0
+            elif pending % 512 == 0:
+                ctx.bytes_read = source.bytes_read
+                await self._maybe_progress(ctx)
+        ctx.bytes_read = source.bytes_total
+        if pending:
+            await self._commit_chunk(ctx, loader, conn, pending)
+
+    async def _commit_chunk(self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection,
+                            rows: int) -> None:
+        async with conn.begin():
+            job = await load(conn, ctx.job.id, lock=True)
+            if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
+                raise _Stop
+            ctx.job = job
+            if job.cancel_requested:
+                await self._record(conn, ctx, [JobCancelled(
+                    **self._env(job, ctx.cmd, 0), job_id=job.id, run_id=ctx.cmd.run_id,
+                    statistics=ctx.stats)])
+                cancelled = True
+            else:
+                result = await loader.load(await self._driver(conn), ctx.valid)
+                await self._checkpoint(conn, ctx, result, rows)
+                cancelled = False
+        self.relay.poke()
+        ctx.valid.clear()
+        ctx.rejected.clear()
+        ctx.rejected_rows_in_chunk.clear()
+        if cancelled:
+            await self._publish_progress(ctx, "cancelled")
+            raise _Stop
+        await self._maybe_progress(ctx, force=False)
+
+    async def _checkpoint(self, conn: AsyncConnection, ctx: RunContext, result: ChunkResult,
+                          rows: int) -> None:
+        rejected = sorted(ctx.rejected + result.rejected, key=lambda r: r.row)
+        bad_rows = len(ctx.rejected_rows_in_chunk | {r.row for r in result.rejected})
+        s = ctx.stats
+        ctx.stats = JobStatistics(
+            rows_read=s.rows_read + rows,
+            rows_imported=s.rows_imported + result.inserted + result.updated,
+            rows_rejected=s.rows_rejected + bad_rows,
+            chunks_committed=s.chunks_committed + 1,
+            rows_inserted=s.rows_inserted + result.inserted,
+            rows_updated=s.rows_updated + result.updated,
+            rows_unchanged=s.rows_unchanged + result.unchanged,
+            rows_skipped=s.rows_skipped + result.skipped,
+        )
+        if rejected:
+            raw = await self._driver(conn)
+            await raw.copy_records_to_table(
+                "job_rejections", schema_name="dm",
+                columns=["job_id", "run_id", "row", "column", "value", "message"],
+                records=[(ctx.job.id, ctx.cmd.run_id, r.row, r.column, r.value, r.message)
+                         for r in rejected],
+            )
+        room = max(MAX_ERRORS_SHOWN - len(ctx.job.errors), 0)
+        await self._record(conn, ctx, [JobCheckpointed(
+            **self._env(ctx.job, ctx.cmd, 0), job_id=ctx.job.id, run_id=ctx.cmd.run_id,
+            last_row=ctx.record_no, statistics=ctx.stats, rejected=rejected[:room])])
+
+    async def _record(self, conn: AsyncConnection, ctx: RunContext,
+                      events: list[JobEvent]) -> None:
+        job = await record(conn, self.subjects, ctx.job, events)
+        assert job is not None
+        ctx.job = job
+
+    async def _end(self, ctx: RunContext, status: str, error: ErrorInfo | None = None) -> None:
+        async with self.engine.begin() as conn:
+            job = await load(conn, ctx.job.id, lock=True)
+            if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
+                return
+            ctx.job = job
+            env = self._env(job, ctx.cmd, 0)
+            event: JobEvent
+            if error is None:
+                event = JobCompleted(**env, job_id=job.id, run_id=ctx.cmd.run_id,
+                                     statistics=ctx.stats)
+            else:
+                event = JobFailed(**env, job_id=job.id, run_id=ctx.cmd.run_id, error=error,
+                                  statistics=ctx.stats)
+            await self._record(conn, ctx, [event])
+        self.relay.poke()
+        message = error.message if error else ""
+        await self._publish_progress(ctx, status, message)
+        log.info("job finished", job_id=job.id, status=status, error=message,
+                 **msgspec.to_builtins(ctx.stats))
+
+    # --- progress --------------------------------------------------------------------
+
+    async def _maybe_progress(self, ctx: RunContext, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - ctx.last_progress >= PROGRESS_EVERY_SECONDS:
+            ctx.last_progress = now
+            await self._publish_progress(ctx, "running")
+
+    async def _publish_progress(self, ctx: RunContext, status: str, message: str = "") -> None:
+        s = ctx.stats
+        total = ctx.bytes_total or 1
+        percent = 100.0 if status == "completed" else round(100.0 * ctx.bytes_read / total, 2)
+        progress = JobProgress(
+            correlation_id=ctx.cmd.correlation_id, job_id=ctx.job.id, run_id=ctx.cmd.run_id,
+            status=status,  # type: ignore[arg-type]
+            rows_read=max(s.rows_read, ctx.record_no), rows_imported=s.rows_imported,
+            rows_rejected=s.rows_rejected, percent=min(percent, 100.0),
+            bytes_read=ctx.bytes_read, bytes_total=ctx.bytes_total, message=message,
+        )
+        try:
+            await self.js.publish(self.subjects.progress("job", ctx.job.id),
+                                  msgspec.json.encode(progress))
+        except Exception:  # progress is best effort; the job's state is in the database
+            log.warning("progress not published", job_id=ctx.job.id, exc_info=True)
+
+    @staticmethod
+    async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        return driver  # type: ignore[no-any-return]

@@ -1,0 +1,197 @@
+"""``dm-run``: embedded servers if needed, migrations, then the gateway and importers.
+
+Children get the resolved URLs through ``DM_NATS_URL`` / ``DM_DATABASE_URL`` so they never
+start embedded servers of their own. The first child to die, or SIGINT/SIGTERM/SIGHUP, stops
+everything this process started; data stays in the data dir for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from services.core.db import make_engine
+from services.core.embedded import EmbeddedServerError, resolve_urls
+from services.core.migrate import migrate
+from services.core.settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+_STOP_TIMEOUT = 10.0
+_POLL = 0.2
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="dm-run", description="Run the gateway and importers (with embedded NATS/PostgreSQL)."
+    )
+    parser.add_argument(
+        "--importers", type=int, default=1, metavar="N", help="importer processes (default 1)"
+    )
+    args = parser.parse_args(argv)
+    if args.importers < 1:
+        parser.error("--importers must be at least 1")
+    return args
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # one path for Ctrl-C, SIGTERM and a closed terminal: unwind to the cleanup in main()
+    raise KeyboardInterrupt
+
+
+async def _migrate(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def _gateway_url(settings: Settings) -> str:
+    # a wildcard bind address is not something a browser can open
+    host = settings.gateway_host
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.gateway_port}"
+
+
+def _spawn(name: str, module: str, env: dict[str, str]) -> _Child:
+    # own session: Ctrl-C reaches only us, and we stop the children in order
+    process = subprocess.Popen(
+        [sys.executable, "-m", module], env=env, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    return _Child(name, process)
+
+
+def _stop_children(children: list[_Child]) -> None:
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_TIMEOUT
+    for child in children:
+        try:
+            child.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"dm-run: {child.name} did not stop in {_STOP_TIMEOUT:.0f} s; killing it")
+            child.process.kill()
+            child.process.wait()
+
+
+def _supervise(children: list[_Child]) -> int:
+    """Block until a child exits (returns 1); a signal interrupts with KeyboardInterrupt."""
+    while True:
+        for child in children:
+            code = child.process.poll()
+            if code is not None:
+                print(
+                    f"dm-run: {child.name} (pid {child.process.pid}) exited with code {code}; "
+                    "stopping everything",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return 1
+        time.sleep(_POLL)
+
+
+def _banner(settings: Settings, nats_url: str, database_url: str, run_file: Path) -> str:
+    gateway = _gateway_url(settings)
+    return f"""
+  gateway     {gateway}
+  API docs    {gateway}/api/docs/
+  NATS        {nats_url}
+  PostgreSQL  {database_url}
+  data dir    {settings.data_path}  (URLs in {run_file.name})
+
+  Get a token (in another terminal, from this directory):
+    .venv/bin/dm users create admin --superuser
+    .venv/bin/dm tokens create admin
+    export DM_TOKEN=...
+  The `dm users` / `dm tokens` commands find the database through DM_DATABASE_URL, or else
+  the same embedded server under DM_DATA_DIR ({settings.data_dir}).
+
+  Ctrl-C stops everything; data is kept for the next run.
+"""
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    stoppers: list[Callable[[], None]] = []
+    children: list[_Child] = []
+    run_file = settings.data_path / "run.json"
+    code = 0
+    try:
+        print("dm-run: starting NATS and PostgreSQL (embedded unless configured)...", flush=True)
+        nats_url, database_url, stoppers = resolve_urls(settings)
+        print("dm-run: applying migrations...", flush=True)
+        asyncio.run(_migrate(database_url))
+        run_file.parent.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(
+            json.dumps(
+                {
+                    "nats_url": nats_url,
+                    "database_url": database_url,
+                    "gateway_url": _gateway_url(settings),
+                    "pid": os.getpid(),
+                },
+                indent=2,
+            )
+        )
+        env = dict(os.environ)
+        env.update(
+            DM_NATS_URL=nats_url,
+            DM_DATABASE_URL=database_url,
+            DM_DATA_DIR=str(settings.data_path),
+        )
+        children.append(_spawn("gateway", "services.gateway", env))
+        for i in range(1, args.importers + 1):
+            children.append(_spawn(f"importer-{i}", "services.importer", env))
+        print(_banner(settings, nats_url, database_url, run_file), flush=True)
+        code = _supervise(children)
+    except KeyboardInterrupt:
+        print("\ndm-run: stopping...", flush=True)
+    except (EmbeddedServerError, OSError) as e:
+        print(f"dm-run: {e}", file=sys.stderr)
+        code = 1
+    finally:
+        # a second Ctrl-C must not cut the cleanup short and leave servers behind
+        for sig in _SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_children(children)
+        for stop in reversed(stoppers):
+            stop()
+        run_file.unlink(missing_ok=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        print(f"dm-run: {e}", file=sys.stderr)
+        sys.exit(2)
+    for sig in _SIGNALS:
+        signal.signal(sig, _on_signal)
+    sys.exit(_run(args, settings))
+
+
+if __name__ == "__main__":
+    main()
