@@ -6,6 +6,8 @@ a wire tag is never reused. Bus messages accept unknown fields so old consumers 
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 __all__ = ["Command", "ErrorInfo", "Event", "Progress", "Reply"]
@@ -47,5 +49,5 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
     """Answer to a request/reply definition command: the affected object, or an error."""
 
     ok: bool
-    data: dict[str, object] | None = None
+    data: dict[str, Any] | None = None
     error: ErrorInfo | None = None

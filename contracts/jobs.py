@@ -203,6 +203,7 @@ class JobCheckpointed(Event, frozen=True, kw_only=True, tag="job.checkpointed"):
     last_row: int
     statistics: JobStatistics
     rejected: list[RejectedRow] = msgspec.field(default_factory=list)
+    percent: float = 0.0
 
 
 class JobCompleted(Event, frozen=True, kw_only=True, tag="job.completed"):

@@ -59,18 +59,19 @@ def _from_run_file(settings: Settings) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def resolve_database_url(settings: Settings) -> str:
+def resolve_database_url(settings: Settings) -> tuple[str, str]:
+    """(url, where it came from), so a connection error can name the source to fix."""
     if settings.database_url:
-        return settings.database_url
+        return settings.database_url, "DM_DATABASE_URL"
     url = _from_run_file(settings)
     if url:
-        return url
+        return url, f"{settings.data_path / RUN_FILE}; is `make run` still running?"
     # imported here: it pulls in the embedded server's wheel, which the other commands never need
     from services.core.embedded import start_postgres
 
     try:
         # the server is left running on purpose: it is shared with the services
-        return start_postgres(settings.data_path).url
+        return start_postgres(settings.data_path).url, "embedded PostgreSQL"
     except RuntimeError as e:  # EmbeddedServerError
         raise CliError(f"cannot start the embedded PostgreSQL: {e}") from e
 
@@ -93,13 +94,13 @@ async def _with_database(url: str, action: Callable[[AsyncEngine], Awaitable[T]]
 
 
 def _run(ctx: Context, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    url = resolve_database_url(ctx.settings)
+    url, source = resolve_database_url(ctx.settings)
     try:
         return asyncio.run(_with_database(url, action))
     except (OSError, SQLAlchemyError) as e:
         # the driver's first line says what went wrong; the rest is SQLAlchemy boilerplate
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CliError(f"database {_safe_url(url)}: {reason}") from e
+        raise CliError(f"database {_safe_url(url)} (from {source}): {reason}") from e
 
 
 def run_migrate(args: argparse.Namespace, ctx: Context) -> int:

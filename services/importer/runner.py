@@ -248,7 +248,8 @@ class JobRunner:
         room = max(MAX_ERRORS_SHOWN - len(ctx.job.errors), 0)
         await self._record(conn, ctx, [JobCheckpointed(
             **self._env(ctx.job, ctx.cmd, 0), job_id=ctx.job.id, run_id=ctx.cmd.run_id,
-            last_row=ctx.record_no, statistics=ctx.stats, rejected=rejected[:room])])
+            last_row=ctx.record_no, statistics=ctx.stats, rejected=rejected[:room],
+            percent=round(100.0 * ctx.bytes_read / (ctx.bytes_total or 1), 2))])
 
     async def _record(self, conn: AsyncConnection, ctx: RunContext,
                       events: list[JobEvent]) -> None:

@@ -77,7 +77,7 @@ class RowValidator:
                 values.append(self._value(field, raw))
             except FieldError as e:
                 problems.append(RejectedRow(row=line, column=field.name, value=_shown(raw),
-                                            message=f"{field.name}: {e}"))
+                                            message=str(e)))
         return problems or ValidRow(line, tuple(values))
 
     def _joined(self, cells: list[str]) -> str:

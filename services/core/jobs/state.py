@@ -120,7 +120,11 @@ def _apply(state: JobState, event: JobEvent) -> JobState:  # noqa: PLR0911 - one
         room = MAX_ERRORS_SHOWN - len(state.errors)
         errors = state.errors + tuple(event.rejected[: max(room, 0)])
         return replace(
-            state, last_row=event.last_row, statistics=event.statistics, errors=errors
+            state,
+            last_row=event.last_row,
+            statistics=event.statistics,
+            errors=errors,
+            progress=event.percent,
         )
     if isinstance(event, JobCancelRequested):
         return replace(state, cancel_requested=True)

@@ -1,0 +1,1 @@
+"""The REST gateway: authenticates people, turns writes into commands, reads projections."""

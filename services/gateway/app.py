@@ -1,0 +1,82 @@
+"""The gateway's ASGI app, built by ``build_app(settings, ...)``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from contracts.subjects import Subjects
+from services.core.asyncapi import asyncapi_document
+from services.core.bus import connect, ensure_object_store, ensure_streams
+from services.core.db import make_engine
+from services.core.logs import get_logger
+from services.core.migrate import migrate
+from services.core.settings import Settings
+from services.gateway.bus import ServiceClient
+from services.gateway.events import job_events
+from services.gateway.jobs import JobController
+from services.gateway.uploads import upload_file
+
+__all__ = ["build_app"]
+
+log = get_logger(__name__)
+
+
+@get("/api/asyncapi.json", include_in_schema=False, sync_to_thread=False)
+def asyncapi_json() -> dict[str, Any]:
+    """The bus's AsyncAPI 3.0 document, for systems that talk to us over NATS."""
+    return _ASYNCAPI_CACHE.setdefault("doc", asyncapi_document())
+
+
+_ASYNCAPI_CACHE: dict[str, dict[str, Any]] = {}
+
+
+@get("/healthz", include_in_schema=False, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litestar:
+    subjects = Subjects(settings.bus_prefix)
+    _ASYNCAPI_CACHE["doc"] = asyncapi_document(settings.bus_prefix)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = make_engine(database_url)
+        await migrate(engine)
+        nc = await connect(nats_url, name="gateway")
+        js = nc.jetstream()
+        await ensure_streams(js, subjects)
+        await ensure_object_store(js, subjects)
+        app.state.update(settings=settings, engine=engine, nc=nc, js=js, subjects=subjects,
+                         services=ServiceClient(nc, subjects))
+        log.info("gateway ready", nats=nats_url)
+        try:
+            yield
+        finally:
+            await nc.drain()
+            await engine.dispose()
+
+    openapi = OpenAPIConfig(
+        title="University data management API",
+        version="1.0.0",
+        description="Import/export jobs over the data-management bus. Every endpoint needs "
+        "`Authorization: Bearer <token>` (create one with `dm tokens create NAME`). "
+        "The bus itself is described at /api/asyncapi.json.",
+        path="/api/docs",
+        render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
+        components=Components(security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer")}),
+        security=[{"bearer": []}],
+    )
+    return Litestar(
+        route_handlers=[JobController, job_events, upload_file, asyncapi_json, healthz],
+        lifespan=[lifespan],
+        openapi_config=openapi,
+    )

@@ -1,0 +1,94 @@
+"""``GET .../jobs/{id}/events``: a job's live progress as server-sent events.
+
+Sends ``status`` (the job) first, then each ``progress`` message, and a final ``status``
+when the job ends, then closes. A late subscriber first gets the latest progress kept by
+the progress stream (one message per subject).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Request, get
+from litestar.di import Provide
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
+
+from contracts.jobs import TERMINAL_STATUSES
+from contracts.subjects import Subjects
+from services.core.auth import Principal
+from services.gateway.auth import require_principal
+from services.gateway.jobs import load_visible_job
+
+__all__ = ["job_events"]
+
+POLL_SECONDS = 2.0
+
+
+def _status(job: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(event="status", data=msgspec.json.encode(job).decode())
+
+
+@get("/api/data-management/jobs/{job_id:str}/events",
+     dependencies={"principal": Provide(require_principal)}, tags=["jobs"])
+async def job_events(request: Request[Any, Any, Any], principal: Principal,
+                     job_id: str) -> ServerSentEvent:
+    """Progress of the job as ``text/event-stream`` until it completes, fails or is cancelled."""
+    engine = request.app.state.engine
+    job = await load_visible_job(engine, job_id, principal)
+    return ServerSentEvent(_stream(request, principal, job))
+
+
+async def _stream(request: Request[Any, Any, Any], principal: Principal,
+                  job: dict[str, Any]) -> AsyncIterator[ServerSentEventMessage]:
+    nc = request.app.state.nc
+    subjects: Subjects = request.app.state.subjects
+    engine = request.app.state.engine
+    queue: asyncio.Queue[Msg] = asyncio.Queue()
+
+    async def on_msg(msg: Msg) -> None:
+        await queue.put(msg)
+
+    job_id = job["id"]
+    progress_sub = await nc.subscribe(subjects.progress("job", job_id), cb=on_msg)
+    events_sub = await nc.subscribe(subjects.events_of("job", job_id), cb=on_msg)
+    try:
+        yield _status(job)
+        if job["status"] in TERMINAL_STATUSES:
+            return
+        latest = await _latest_progress(request, subjects, job_id)
+        if latest is not None:
+            yield ServerSentEventMessage(event="progress", data=latest.decode())
+        while True:
+            try:
+                msg = await asyncio.wait_for(queue.get(), POLL_SECONDS)
+            except TimeoutError:
+                msg = None
+            if msg is not None and msg.subject.startswith(subjects.progress("job", job_id)):
+                yield ServerSentEventMessage(event="progress", data=msg.data.decode())
+            job = await load_visible_job(engine, job_id, principal)
+            if job["status"] in TERMINAL_STATUSES:
+                yield _status(job)
+                return
+            if msg is None:
+                yield ServerSentEventMessage(comment="keep-alive")
+    finally:
+        with contextlib.suppress(Exception):
+            await progress_sub.unsubscribe()
+            await events_sub.unsubscribe()
+
+
+async def _latest_progress(request: Request[Any, Any, Any], subjects: Subjects,
+                           job_id: str) -> bytes | None:
+    js = request.app.state.js
+    try:
+        raw = await js.get_last_msg(subjects.progress_stream, subjects.progress("job", job_id))
+    except NotFoundError:
+        return None
+    data: bytes | None = raw.data
+    return data

@@ -1,0 +1,41 @@
+"""REST request bodies: unknown fields are refused so typos are caught."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = ["JobCreateBody", "JobOptionsBody", "JobUpdateBody", "UploadResult"]
+
+
+class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    mode: Literal["insert", "upsert", "skip"] = "insert"
+    encoding: str | None = None
+    delimiter: str | None = None
+    field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class JobCreateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    title: str
+    job_type: Literal["import", "export"]
+    model_name: str
+    format: Literal["csv", "json", "jsonl", "xlsx"]
+    file_path: str = ""
+    options: JobOptionsBody = msgspec.field(default_factory=JobOptionsBody)
+
+
+class JobUpdateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    title: str | None = None
+    model_name: str | None = None
+    format: Literal["csv", "json", "jsonl", "xlsx"] | None = None
+    file_path: str | None = None
+    options: JobOptionsBody | None = None
+
+
+class UploadResult(msgspec.Struct, frozen=True, kw_only=True):
+    file_path: str
+    size: int
+
+
+JobView = dict[str, Any]
