@@ -19,7 +19,7 @@ from charset_normalizer import from_bytes
 
 from services.importer.errors import JobFailure
 
-__all__ = ["CsvSource", "Record", "detect_delimiter", "detect_encoding"]
+__all__ = ["CsvSource", "Record", "detect_delimiter", "detect_encoding", "looks_binary"]
 
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = ",;\t|"
@@ -29,6 +29,21 @@ DELIMITERS = ",;\t|"
 class Record:
     line: int
     cells: list[str]
+
+
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 13))
+
+
+def looks_binary(sample: bytes) -> bool:
+    """Many control bytes mean an image, archive or spreadsheet, not a CSV.
+
+    UTF-16 text is full of NUL bytes, so a UTF-16 byte order mark exempts the sample;
+    a stray control byte in a real CSV is a bad row, handled later.
+    """
+    if not sample or sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    controls = len(sample) - len(sample.translate(None, _CONTROL))
+    return controls > max(len(sample) // 100, 2)
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -43,7 +58,8 @@ def detect_encoding(sample: bytes) -> str:
         if e.start < len(sample) - 4:
             best = from_bytes(sample).best()
             if best is None:
-                raise JobFailure("unreadable_file", "cannot tell the file's encoding") from e
+                raise JobFailure("unreadable_file", "cannot tell the file's text encoding; "
+                                 "set the job's encoding option") from e
             return best.encoding
     return "utf-8"
 
@@ -69,11 +85,10 @@ class CsvSource:
         self._raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in close()
         sample = self._raw.read(SAMPLE_BYTES)
         self._raw.seek(0)
-        if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            # NUL bytes everywhere mean a binary file; a stray one is a bad row, handled later
-            if sample.count(b"\x00") > len(sample) // 10:
-                self.close()
-                raise JobFailure("unreadable_file", f"{path.name} is not a text file")
+        if looks_binary(sample):
+            self.close()
+            raise JobFailure("unreadable_file",
+                             f"{path.name} is not a text file (control bytes throughout)")
         try:
             self.encoding = encoding or detect_encoding(sample)
             codecs.lookup(self.encoding)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 
@@ -55,8 +56,13 @@ class ChunkLoader:
             "ON COMMIT DELETE ROWS"
         )
 
-    async def load(self, conn: asyncpg.Connection, rows: Sequence[ValidRow]) -> ChunkResult:
-        """Load inside the caller's transaction."""
+    async def load(self, conn: asyncpg.Connection, rows: Sequence[ValidRow],
+                   run_started: datetime) -> ChunkResult:
+        """Load inside the caller's transaction.
+
+        ``run_started`` (database time) tells rows written earlier by this same run, so a
+        key repeated in the file is a rejected duplicate, not an update of itself.
+        """
         result = ChunkResult()
         rows = self._drop_duplicates(rows, result)
         if not rows:
@@ -65,9 +71,31 @@ class ChunkLoader:
             STAGE, records=[(r.line, *r.values) for r in rows], columns=["_row", *self.columns]
         )
         await self._reject_foreign_clashes(conn, result)
-        returned = await conn.fetch(self._insert_sql)
-        self._count(rows, returned, result)
+        args = (run_started,) if self._insert_sql.count("$1") else ()
+        returned = await conn.fetch(self._insert_sql, *args)
+        missing = self._not_returned(rows, returned, result)
+        repeated = await self._written_by_this_run(conn, missing, run_started)
+        self._count(rows, returned, repeated, result)
         return result
+
+    def _not_returned(self, rows: Sequence[ValidRow], returned: Sequence[asyncpg.Record],
+                      result: ChunkResult) -> list[str]:
+        done = {r["key"] for r in returned}
+        rejected = {r.row for r in result.rejected}
+        return [str(r.values[self.key_index]) for r in rows
+                if r.line not in rejected and str(r.values[self.key_index]) not in done]
+
+    async def _written_by_this_run(self, conn: asyncpg.Connection, keys: list[str],
+                                   run_started: datetime) -> set[str]:
+        touched = self.model.touched_column
+        if not keys or touched is None:
+            return set()
+        key = quote_ident(self.key)
+        found = await conn.fetch(
+            f"SELECT {key}::text AS key FROM {self.target} "
+            f"WHERE {key}::text = ANY($1::text[]) AND {quote_ident(touched)} >= $2",
+            keys, run_started)
+        return {r["key"] for r in found}
 
     def _drop_duplicates(self, rows: Sequence[ValidRow], result: ChunkResult) -> list[ValidRow]:
         seen: dict[str, dict[object, int]] = {c: {} for c in self.unique}
@@ -126,13 +154,16 @@ class ChunkLoader:
             sets = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in others)
             old = ", ".join(f"t.{quote_ident(c)}" for c in others)
             new = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in others)
-            return (head + f"DO UPDATE SET {sets}, updated_at = now() "
-                    f"WHERE ({old}) IS DISTINCT FROM ({new}) "
+            touched = self.model.touched_column
+            stamp = f", {quote_ident(touched)} = now()" if touched else ""
+            fresh = f"t.{quote_ident(touched)} < $1 AND " if touched else ""
+            return (head + f"DO UPDATE SET {sets}{stamp} "
+                    f"WHERE {fresh}({old}) IS DISTINCT FROM ({new}) "
                     f"RETURNING t.{key}::text AS key, (xmax = 0) AS inserted")
         return head + f"DO NOTHING RETURNING t.{key}::text AS key, true AS inserted"
 
     def _count(self, rows: Sequence[ValidRow], returned: Sequence[asyncpg.Record],
-               result: ChunkResult) -> None:
+               repeated: set[str], result: ChunkResult) -> None:
         done = {r["key"]: r["inserted"] for r in returned}
         rejected_lines = {r.row for r in result.rejected}
         for row in rows:
@@ -144,6 +175,11 @@ class ChunkLoader:
                     result.inserted += 1
                 else:
                     result.updated += 1
+            elif key in repeated:
+                result.rejected.append(RejectedRow(
+                    row=row.line, column=self.key, value=key,
+                    message=f"duplicate {self.key} {key!r}: an earlier row of this file "
+                    "already has it"))
             elif self.mode == "upsert":
                 result.unchanged += 1
             elif self.mode == "skip":

@@ -9,12 +9,14 @@ job at a time; it is released by PostgreSQL itself if the worker dies.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import msgspec
 from nats.js import JetStreamContext
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.base import ErrorInfo
@@ -40,6 +42,7 @@ from services.core.jobs.store import load, record
 from services.core.logs import get_logger
 from services.core.outbox import OutboxRelay
 from services.core.storage import StorageError, open_job_file
+from services.core.tables import events
 from services.importer.csv_source import CsvSource
 from services.importer.errors import JobFailure, RunBusy
 from services.importer.loader import ChunkLoader, ChunkResult
@@ -67,6 +70,7 @@ class RunContext:
     rejected: list[RejectedRow] = field(default_factory=list)
     rejected_rows_in_chunk: set[int] = field(default_factory=set)
     last_progress: float = 0.0
+    run_started: datetime | None = None
 
 
 class _Stop(Exception):
@@ -210,7 +214,8 @@ class JobRunner:
                     statistics=ctx.stats)])
                 cancelled = True
             else:
-                result = await loader.load(await self._driver(conn), ctx.valid)
+                result = await loader.load(await self._driver(conn), ctx.valid,
+                                           await self._run_started(conn, ctx))
                 await self._checkpoint(conn, ctx, result, rows)
                 cancelled = False
         self.relay.poke()
@@ -302,6 +307,18 @@ class JobRunner:
                                   msgspec.json.encode(progress))
         except Exception:  # progress is best effort; the job's state is in the database
             log.warning("progress not published", job_id=ctx.job.id, exc_info=True)
+
+    @staticmethod
+    async def _run_started(conn: AsyncConnection, ctx: RunContext) -> datetime:
+        """When this run first started, in database time (survives a resume)."""
+        if ctx.run_started is None:
+            ctx.run_started = (await conn.execute(
+                select(events.c.recorded_at)
+                .where(events.c.stream == stream_of(ctx.job.id),
+                       events.c.type == "job.started",
+                       events.c.data["run_id"].astext == ctx.cmd.run_id)
+                .order_by(events.c.version).limit(1))).scalar_one()
+        return ctx.run_started
 
     @staticmethod
     async def _driver(conn: AsyncConnection) -> asyncpg.Connection:

@@ -88,12 +88,13 @@ class RowValidator:
         text = raw.strip()
         if not text:
             if field.required:
-                raise FieldError("is required")
+                raise FieldError(f"{field.name} is required")
             return None
         if "\x00" in text:
-            raise FieldError("contains a NUL byte")
+            raise FieldError(f"{field.name} contains a NUL byte")
         if field.max_length is not None and len(text) > field.max_length:
             raise FieldError(
-                f"is {len(text)} characters long; at most {field.max_length} are allowed"
+                f"{field.name} is {len(text)} characters long; at most {field.max_length} "
+                "are allowed"
             )
         return field.parse(text)

@@ -33,6 +33,8 @@ class Model:
     fields: tuple[Field, ...]
     natural_key: str
     description: str = ""
+    # a column set to now() by every insert and update: tells rows this run already wrote
+    touched_column: str | None = None
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -58,6 +60,7 @@ USER = Model(
     schema="public",
     table="users_user",
     natural_key="username",
+    touched_column="updated_at",
     description="A university person: student, staff or faculty member.",
     fields=(
         Field(

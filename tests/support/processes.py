@@ -1,0 +1,83 @@
+"""Run the services as separate processes, the way operators run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from services.core.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
+    env.update({
+        "DM_NATS_URL": settings.nats_url,
+        "DM_DATABASE_URL": settings.database_url,
+        "DM_BUS_PREFIX": settings.bus_prefix,
+        "DM_IMPORTS_ROOT": str(settings.imports_path),
+        "DM_DATA_DIR": str(settings.data_path),
+        "DM_IMPORT_CHUNK_SIZE": str(settings.import_chunk_size),
+        "DM_LOG_FORMAT": "json",
+    })
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running(module: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for_log(log: Path, needle: str, proc: subprocess.Popen[bytes],
+                 timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and needle in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early:\n{log.read_text(errors='replace')}")
+        time.sleep(0.1)
+    raise AssertionError(f"{needle!r} not seen in {log}:\n{log.read_text(errors='replace')}")
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[bytes], log: Path,
+                  timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"gateway exited early:\n{log.read_text(errors='replace')}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not ready:\n{log.read_text(errors='replace')}")

@@ -1,0 +1,251 @@
+"""End to end: gateway and importer as separate processes, a person's view over HTTP."""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from services.core.settings import load_settings
+from tests.conftest import DATA
+from tests.support.servers import Servers, create_database, delete_streams, drop_database
+from tests.support.stack import Stack, make_users, run_stack
+
+pytestmark = pytest.mark.e2e
+
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+@pytest.fixture(scope="module")
+async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory,
+                ) -> AsyncIterator[Stack]:
+    workdir = tmp_path_factory.mktemp("e2e")
+    (workdir / "imports").mkdir()
+    url, name = await create_database(servers)
+    prefix = f"e{uuid.uuid4().hex[:10]}"
+    settings = load_settings(env={}, nats_url=servers.nats_url, database_url=url,
+                             bus_prefix=prefix, imports_root=str(workdir / "imports"),
+                             data_dir=str(workdir / "data"), import_chunk_size=1000)
+    try:
+        with run_stack(settings, workdir) as running_stack:
+            running_stack.tokens = await make_users(url, {"admin": True, "alice": False,
+                                                          "bob": False})
+            yield running_stack
+    finally:
+        await delete_streams(servers, prefix)
+        await drop_database(servers, name)
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30.0) as c:
+        yield c
+
+
+def upload(client: httpx.Client, stack: Stack, user: str, path: Path,
+           name: str | None = None) -> str:
+    with open(path, "rb") as f:
+        r = client.put(stack.api(f"uploads/{name or path.name}"), content=f,
+                       headers=stack.headers(user))
+    assert r.status_code == 201, r.text
+    file_path: str = r.json()["file_path"]
+    return file_path
+
+
+def create_job(client: httpx.Client, stack: Stack, user: str, file_path: str,
+               **extra: Any) -> dict[str, Any]:
+    body = {"title": "students", "job_type": "import", "model_name": "users.User",
+            "format": "csv", "file_path": file_path, **extra}
+    r = client.post(stack.api("jobs/"), json=body, headers=stack.headers(user))
+    assert r.status_code == 201, r.text
+    job: dict[str, Any] = r.json()
+    return job
+
+
+def follow(client: httpx.Client, stack: Stack, user: str,
+           job_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read the SSE stream to its end: the final job and every progress message."""
+    progress: list[dict[str, Any]] = []
+    final: dict[str, Any] = {}
+    event = ""
+    with client.stream("GET", stack.api(f"jobs/{job_id}/events"),
+                       headers=stack.headers(user), timeout=120.0) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                data = json.loads(line.split(":", 1)[1])
+                if event == "progress":
+                    progress.append(data)
+                elif event == "status":
+                    final = data
+    assert final.get("status") in TERMINAL, final
+    return final, progress
+
+
+def run_job(client: httpx.Client, stack: Stack, user: str, path: Path,
+            **extra: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    job = create_job(client, stack, user, upload(client, stack, user, path), **extra)
+    r = client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=stack.headers(user))
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "queued"
+    return follow(client, stack, user, job["id"])
+
+
+async def table_rows(stack: Stack) -> dict[str, asyncpg.Record]:
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT * FROM users_user")
+    finally:
+        await conn.close()
+    return {r["username"]: r for r in rows}
+
+
+def _expected_value(field: str, text: str) -> object:
+    if text == "":
+        return None
+    if field == "birth_date":
+        return date.fromisoformat(text)
+    if field == "date_joined":
+        return datetime.fromisoformat(text)
+    if field == "is_active":
+        return text == "true"
+    return text
+
+
+async def test_bad_rows_file_imports_row_by_row_as_expected(stack: Stack,
+                                                            client: httpx.Client) -> None:
+    expect = json.loads((DATA / "users_10k_bad.expect.json").read_text())
+    final, progress = run_job(client, stack, "alice", DATA / "users_10k_bad.csv")
+
+    assert final["status"] == "completed"
+    stats = final["statistics"]
+    assert stats["rows_read"] == 10_000
+    assert stats["rows_imported"] == len(expect["imported_usernames"])
+    assert stats["rows_rejected"] == len(expect["rejected"])
+    assert progress, "no progress event was streamed"
+    assert all(0.0 <= p["percent"] <= 100.0 for p in progress)
+
+    stored = await table_rows(stack)
+    assert set(stored) == set(expect["imported_usernames"])
+    with open(DATA / "users_10k_bad.csv", newline="", encoding="utf-8") as f:
+        by_line = {n: row for n, row in enumerate(csv.DictReader(f), start=2)}
+    rejected_lines = {r["line"] for r in expect["rejected"]}
+    for line, row in by_line.items():
+        if line in rejected_lines:
+            continue
+        record = stored[row["username"]]
+        for field, text in row.items():
+            assert record[field] == _expected_value(field, text), (line, field)
+    # student numbers keep their leading zeros
+    assert any(r["student_number"] and r["student_number"].startswith("0")
+               for r in stored.values())
+
+    r = client.get(stack.api(f"jobs/{final['id']}/rejections/?limit=1000"),
+                   headers=stack.headers("alice"))
+    assert r.status_code == 200
+    rejections = r.json()
+    assert rejections["count"] == len(expect["rejected"])
+    got = {x["row"]: x for x in rejections["results"]}
+    words = {"bad_email": "email", "bad_national_id": "check digit",
+             "missing_username": "username is required", "bad_date": "not a valid date",
+             "bad_role": "is not one of", "bad_bool": "yes/no",
+             "too_long_name": "at most 150", "duplicate_username": "duplicate username"}
+    for want in expect["rejected"]:
+        assert want["line"] in got, want
+        assert words[want["kind"]] in got[want["line"]]["message"], (want, got[want["line"]])
+    assert len(final["errors"]) == min(100, len(expect["rejected"]))
+
+
+async def test_every_endpoint_needs_a_token_and_others_jobs_are_hidden(
+        stack: Stack, client: httpx.Client, tmp_path: Path) -> None:
+    small = tmp_path / "small.csv"
+    small.write_text("username,national_id,first_name,last_name,email,role\n")
+    job = create_job(client, stack, "alice", upload(client, stack, "alice", small))
+    job_id = job["id"]
+    calls = [("GET", "jobs/"), ("POST", "jobs/"), ("GET", f"jobs/{job_id}/"),
+             ("PUT", f"jobs/{job_id}/"), ("DELETE", f"jobs/{job_id}/"),
+             ("POST", f"jobs/{job_id}/execute/"), ("POST", f"jobs/{job_id}/cancel/"),
+             ("GET", f"jobs/{job_id}/events"), ("GET", f"jobs/{job_id}/rejections/"),
+             ("PUT", "uploads/x.csv")]
+    for method, path in calls:
+        for headers in ({}, {"Authorization": "Bearer dm_wrong"}, {"Authorization": "Basic x"}):
+            r = client.request(method, stack.api(path), headers=headers, json={})
+            assert r.status_code == 401, (method, path, headers, r.status_code)
+    for method, path in calls[2:9]:
+        r = client.request(method, stack.api(path), headers=stack.headers("bob"), json={})
+        assert r.status_code == 404, (method, path, r.status_code, r.text)
+    listed = client.get(stack.api("jobs/"), headers=stack.headers("bob")).json()
+    assert job_id not in {j["id"] for j in listed["results"]}
+    admin = client.get(stack.api(f"jobs/{job_id}/"), headers=stack.headers("admin"))
+    assert admin.status_code == 200
+    mine = client.get(stack.api(f"jobs/{job_id}/"), headers=stack.headers("alice"))
+    assert mine.json()["created_by"] == "alice"
+
+
+async def test_unreadable_file_fails_the_job_and_writes_nothing(
+        stack: Stack, client: httpx.Client, tmp_path: Path) -> None:
+    before = len(await table_rows(stack))
+    garbage = tmp_path / "photo.csv"
+    garbage.write_bytes(bytes(range(256)) * 64)
+    final, _ = run_job(client, stack, "alice", garbage)
+    assert final["status"] == "failed"
+    assert "not a text file" in final["error_message"]
+    assert len(await table_rows(stack)) == before
+
+    missing_column = tmp_path / "no_national_id.csv"
+    missing_column.write_text("username,first_name,last_name,email,role\n"
+                              "zz1,A,B,zz1@example.org,student\n")
+    final, _ = run_job(client, stack, "alice", missing_column)
+    assert final["status"] == "failed"
+    assert "missing required column(s): national_id" in final["error_message"]
+    assert len(await table_rows(stack)) == before
+
+    job = create_job(client, stack, "alice", "not-there.csv")
+    client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=stack.headers("alice"))
+    final, _ = follow(client, stack, "alice", job["id"])
+    assert final["status"] == "failed"
+    assert "does not exist" in final["error_message"]
+
+
+async def test_bad_definitions_are_refused_with_a_clear_400(stack: Stack,
+                                                            client: httpx.Client) -> None:
+    h = stack.headers("alice")
+    base = {"title": "t", "job_type": "import", "model_name": "users.User", "format": "csv",
+            "file_path": "x.csv"}
+    cases = [
+        ({**base, "model_name": "auth.Secret"}, "unknown model"),
+        ({**base, "file_path": "../../etc/passwd"}, "outside the imports root"),
+        ({**base, "colour": "red"}, "colour"),
+        ({**base, "format": "pdf"}, "format"),
+    ]
+    for body, words in cases:
+        r = client.post(stack.api("jobs/"), json=body, headers=h)
+        assert r.status_code == 400, (body, r.text)
+        assert words in r.text, r.text
+    r = client.put(stack.api("uploads/report.exe"), content=b"x", headers=h)
+    assert r.status_code == 400
+    assert "not allowed" in r.text
+
+
+async def test_docs_and_bus_description_are_served(stack: Stack, client: httpx.Client) -> None:
+    r = client.get(f"{stack.base_url}/api/docs/")
+    assert r.status_code == 200
+    assert "html" in r.headers["content-type"]
+    schema = client.get(f"{stack.base_url}/api/docs/openapi.json").json()
+    # Litestar matches paths with and without the trailing slash and lists them without
+    assert "/api/data-management/jobs/{job_id}/execute" in schema["paths"]
+    asyncapi = client.get(f"{stack.base_url}/api/asyncapi.json").json()
+    assert asyncapi["asyncapi"].startswith("3.")
+    addresses = {c["address"] for c in asyncapi["channels"].values()}
+    assert f"{stack.settings.bus_prefix}.cmd.importer.execute" in addresses
