@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime
@@ -16,6 +19,7 @@ import pytest
 
 from services.core.settings import load_settings
 from tests.conftest import DATA
+from tests.support.people import write_people
 from tests.support.servers import Servers, create_database, delete_streams, drop_database
 from tests.support.stack import Stack, make_users, run_stack
 
@@ -249,3 +253,83 @@ async def test_docs_and_bus_description_are_served(stack: Stack, client: httpx.C
     assert asyncapi["asyncapi"].startswith("3.")
     addresses = {c["address"] for c in asyncapi["channels"].values()}
     assert f"{stack.settings.bus_prefix}.cmd.importer.execute" in addresses
+
+
+def _dm() -> str:
+    return str(Path(sys.executable).with_name("dm"))
+
+
+async def test_dm_import_shows_progress_and_summary_and_fails_on_bad_file(
+        stack: Stack, tmp_path: Path) -> None:
+    people = write_people(tmp_path / "students.csv", start=500_001, count=1_200)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
+    env.update(DM_GATEWAY_URL=stack.base_url, DM_TOKEN=stack.tokens["alice"])
+    done = subprocess.run(
+        [_dm(), "import", "--file", str(people), "--model", "users.User", "--format", "csv"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "completed" in done.stdout
+    assert "1,200" in done.stdout
+    stored = await table_rows(stack)
+    assert all(f"p{i:07d}" in stored for i in range(500_001, 501_201))
+
+    garbage = tmp_path / "broken.csv"
+    garbage.write_bytes(bytes(range(256)) * 32)
+    failed = subprocess.run([_dm(), "import", "--file", str(garbage), "--model", "users.User"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "not a text file" in failed.stderr
+
+    status = subprocess.run([_dm(), "status"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert status.returncode == 0
+    assert "completed" in status.stdout
+    assert "failed" in status.stdout
+
+    no_token = subprocess.run([_dm(), "status", "--token", "dm_wrong"], env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert no_token.returncode == 2
+    assert "token" in no_token.stderr.lower()
+
+
+async def test_cancel_stops_a_running_job_within_a_chunk(stack: Stack, client: httpx.Client,
+                                                        tmp_path: Path) -> None:
+    people = write_people(tmp_path / "many.csv", start=1_000_001, count=150_000)
+    job = create_job(client, stack, "alice", upload(client, stack, "alice", people))
+    h = stack.headers("alice")
+    client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=h)
+    with client.stream("GET", stack.api(f"jobs/{job['id']}/events"), headers=h) as r:
+        for line in r.iter_lines():
+            if line.startswith("data:") and '"rows_imported":' in line:
+                if json.loads(line[5:]).get("rows_imported", 0) > 0:
+                    break
+    r = client.post(stack.api(f"jobs/{job['id']}/cancel/"), headers=h)
+    assert r.status_code == 202, r.text
+    final, _ = follow(client, stack, "alice", job["id"])
+    assert final["status"] == "cancelled"
+    imported = final["statistics"]["rows_imported"]
+    assert 0 < imported < 150_000
+    stored = await table_rows(stack)
+    in_table = sum(1 for i in range(1_000_001, 1_150_001) if f"p{i:07d}" in stored)
+    assert in_table == imported  # the statistics match what was committed
+    again = client.post(stack.api(f"jobs/{job['id']}/cancel/"), headers=h)
+    assert again.status_code == 409
+
+
+async def test_logs_follow_one_job_across_gateway_and_importer(
+        stack: Stack, client: httpx.Client, tmp_path: Path) -> None:
+    people = write_people(tmp_path / "few.csv", start=2_000_001, count=10)
+    h = {**stack.headers("alice"), "X-Correlation-ID": "trace-me-123"}
+    file_path = upload(client, stack, "alice", people)
+    r = client.post(stack.api("jobs/"), headers=h, json={
+        "title": "t", "job_type": "import", "model_name": "users.User", "format": "csv",
+        "file_path": file_path})
+    job_id = r.json()["id"]
+    client.post(stack.api(f"jobs/{job_id}/execute/"), headers=h)
+    final, _ = follow(client, stack, "alice", job_id)
+    assert final["status"] == "completed"
+    for log in stack.logs:
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+        mine = [x for x in lines if x.get("job_id") == job_id]
+        assert mine, f"no line about the job in {log.name}"
+        assert all(x.get("correlation_id") == "trace-me-123" for x in mine), mine

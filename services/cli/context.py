@@ -13,10 +13,21 @@ from services.core.settings import Settings
 __all__ = ["Context"]
 
 
+PIPE_WIDTH = 200
+
+
+def _stdout_console() -> Console:
+    # a pipe or a log file has no width: rich would squeeze tables into 80 columns
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=PIPE_WIDTH)
+    return console
+
+
 @dataclass
 class Context:
     settings: Settings
-    out: Console = field(default_factory=Console)
+    out: Console = field(default_factory=_stdout_console)
     err: Console = field(default_factory=lambda: Console(stderr=True))
 
     def error(self, message: str) -> None:
