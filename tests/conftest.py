@@ -60,8 +60,9 @@ def imports_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(servers: Servers, database_url: str, subjects: Subjects, imports_root: Path,
-             tmp_path: Path) -> Settings:
+def settings(
+    servers: Servers, database_url: str, subjects: Subjects, imports_root: Path, tmp_path: Path
+) -> Settings:
     return load_settings(
         env={},
         nats_url=servers.nats_url,

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_import_driven_by_commands_and_followed_on_streams(
-        settings: Settings, subjects: Subjects, tmp_path: Path) -> None:
+    settings: Settings, subjects: Subjects, tmp_path: Path
+) -> None:
     people = write_people(tmp_path / "people.csv", start=1, count=2_500)
     log = tmp_path / "importer.log"
     with running("services.importer", service_env(settings), log) as proc:
@@ -35,23 +36,34 @@ async def test_import_driven_by_commands_and_followed_on_streams(
             await store.put("registrar/people.csv", people.read_bytes())
 
             job_id = str(uuid.uuid4())
-            create = CreateJob(correlation_id="lms-42", actor="lms", job_id=job_id,
-                               title="from the LMS", job_type="import",
-                               model_name="users.User", format="csv",
-                               file_path="upload:registrar/people.csv")
-            msg = await nc.request(subjects.request("importer", "create"),
-                                   msgspec.json.encode(create), timeout=10)
+            create = CreateJob(
+                correlation_id="lms-42",
+                actor="lms",
+                job_id=job_id,
+                title="from the LMS",
+                job_type="import",
+                model_name="users.User",
+                format="csv",
+                file_path="upload:registrar/people.csv",
+            )
+            msg = await nc.request(
+                subjects.request("importer", "create"), msgspec.json.encode(create), timeout=10
+            )
             reply = msgspec.json.decode(msg.data, type=Reply)
             assert reply.ok, reply.error
 
-            events = await js.subscribe(subjects.events_of("job", job_id),
-                                        deliver_policy=DeliverPolicy.ALL)
-            execute = ExecuteJob(correlation_id="lms-42", actor="lms", job_id=job_id,
-                                 run_id=str(uuid.uuid4()))
+            events = await js.subscribe(
+                subjects.events_of("job", job_id), deliver_policy=DeliverPolicy.ALL
+            )
+            execute = ExecuteJob(
+                correlation_id="lms-42", actor="lms", job_id=job_id, run_id=str(uuid.uuid4())
+            )
             for _ in range(2):  # a retried publish is deduplicated by its message id
-                await js.publish(subjects.command("importer", "execute"),
-                                 msgspec.json.encode(execute),
-                                 headers={"Nats-Msg-Id": f"lms-{execute.run_id}"})
+                await js.publish(
+                    subjects.command("importer", "execute"),
+                    msgspec.json.encode(execute),
+                    headers={"Nats-Msg-Id": f"lms-{execute.run_id}"},
+                )
             seen: list[str] = []
             while "job.completed" not in seen and "job.failed" not in seen:
                 m = await events.next_msg(timeout=30)
@@ -65,8 +77,8 @@ async def test_import_driven_by_commands_and_followed_on_streams(
             assert "job.checkpointed" in seen
 
             # a late subscriber still gets the latest progress from the progress stream
-            last = await js.get_last_msg(subjects.progress_stream,
-                                         subjects.progress("job", job_id))
+            last = await js.get_last_msg(subjects.progress_stream, subjects.progress("job", job_id))
+            assert last.data is not None
             progress = msgspec.json.decode(last.data, type=JobProgress)
             assert progress.status == "completed"
             assert progress.rows_imported == 2_500
@@ -78,7 +90,8 @@ async def test_import_driven_by_commands_and_followed_on_streams(
     try:
         count = await conn.fetchval("SELECT count(*) FROM users_user")
         zeros = await conn.fetchval(
-            "SELECT student_number FROM users_user WHERE username = 'p0000001'")
+            "SELECT student_number FROM users_user WHERE username = 'p0000001'"
+        )
     finally:
         await conn.close()
     assert count == 2_500

@@ -29,19 +29,28 @@ TERMINAL = {"completed", "failed", "cancelled"}
 
 
 @pytest.fixture(scope="module")
-async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory,
-                ) -> AsyncIterator[Stack]:
+async def stack(
+    servers: Servers,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
     workdir = tmp_path_factory.mktemp("e2e")
     (workdir / "imports").mkdir()
     url, name = await create_database(servers)
     prefix = f"e{uuid.uuid4().hex[:10]}"
-    settings = load_settings(env={}, nats_url=servers.nats_url, database_url=url,
-                             bus_prefix=prefix, imports_root=str(workdir / "imports"),
-                             data_dir=str(workdir / "data"), import_chunk_size=1000)
+    settings = load_settings(
+        env={},
+        nats_url=servers.nats_url,
+        database_url=url,
+        bus_prefix=prefix,
+        imports_root=str(workdir / "imports"),
+        data_dir=str(workdir / "data"),
+        import_chunk_size=1000,
+    )
     try:
         with run_stack(settings, workdir) as running_stack:
-            running_stack.tokens = await make_users(url, {"admin": True, "alice": False,
-                                                          "bob": False})
+            running_stack.tokens = await make_users(
+                url, {"admin": True, "alice": False, "bob": False}
+            )
             yield running_stack
     finally:
         await delete_streams(servers, prefix)
@@ -54,34 +63,45 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-def upload(client: httpx.Client, stack: Stack, user: str, path: Path,
-           name: str | None = None) -> str:
+def upload(
+    client: httpx.Client, stack: Stack, user: str, path: Path, name: str | None = None
+) -> str:
     with open(path, "rb") as f:
-        r = client.put(stack.api(f"uploads/{name or path.name}"), content=f,
-                       headers=stack.headers(user))
+        r = client.put(
+            stack.api(f"uploads/{name or path.name}"), content=f, headers=stack.headers(user)
+        )
     assert r.status_code == 201, r.text
     file_path: str = r.json()["file_path"]
     return file_path
 
 
-def create_job(client: httpx.Client, stack: Stack, user: str, file_path: str,
-               **extra: Any) -> dict[str, Any]:
-    body = {"title": "students", "job_type": "import", "model_name": "users.User",
-            "format": "csv", "file_path": file_path, **extra}
+def create_job(
+    client: httpx.Client, stack: Stack, user: str, file_path: str, **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "title": "students",
+        "job_type": "import",
+        "model_name": "users.User",
+        "format": "csv",
+        "file_path": file_path,
+        **extra,
+    }
     r = client.post(stack.api("jobs/"), json=body, headers=stack.headers(user))
     assert r.status_code == 201, r.text
     job: dict[str, Any] = r.json()
     return job
 
 
-def follow(client: httpx.Client, stack: Stack, user: str,
-           job_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def follow(
+    client: httpx.Client, stack: Stack, user: str, job_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read the SSE stream to its end: the final job and every progress message."""
     progress: list[dict[str, Any]] = []
     final: dict[str, Any] = {}
     event = ""
-    with client.stream("GET", stack.api(f"jobs/{job_id}/events"),
-                       headers=stack.headers(user), timeout=120.0) as r:
+    with client.stream(
+        "GET", stack.api(f"jobs/{job_id}/events"), headers=stack.headers(user), timeout=120.0
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
@@ -97,8 +117,9 @@ def follow(client: httpx.Client, stack: Stack, user: str,
     return final, progress
 
 
-def run_job(client: httpx.Client, stack: Stack, user: str, path: Path,
-            **extra: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run_job(
+    client: httpx.Client, stack: Stack, user: str, path: Path, **extra: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     job = create_job(client, stack, user, upload(client, stack, user, path), **extra)
     r = client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=stack.headers(user))
     assert r.status_code == 202, r.text
@@ -127,8 +148,9 @@ def _expected_value(field: str, text: str) -> object:
     return text
 
 
-async def test_bad_rows_file_imports_row_by_row_as_expected(stack: Stack,
-                                                            client: httpx.Client) -> None:
+async def test_bad_rows_file_imports_row_by_row_as_expected(
+    stack: Stack, client: httpx.Client
+) -> None:
     expect = json.loads((DATA / "users_10k_bad.expect.json").read_text())
     final, progress = run_job(client, stack, "alice", DATA / "users_10k_bad.csv")
 
@@ -143,7 +165,7 @@ async def test_bad_rows_file_imports_row_by_row_as_expected(stack: Stack,
     stored = await table_rows(stack)
     assert set(stored) == set(expect["imported_usernames"])
     with open(DATA / "users_10k_bad.csv", newline="", encoding="utf-8") as f:
-        by_line = {n: row for n, row in enumerate(csv.DictReader(f), start=2)}
+        by_line = dict(enumerate(csv.DictReader(f), start=2))
     rejected_lines = {r["line"] for r in expect["rejected"]}
     for line, row in by_line.items():
         if line in rejected_lines:
@@ -152,19 +174,25 @@ async def test_bad_rows_file_imports_row_by_row_as_expected(stack: Stack,
         for field, text in row.items():
             assert record[field] == _expected_value(field, text), (line, field)
     # student numbers keep their leading zeros
-    assert any(r["student_number"] and r["student_number"].startswith("0")
-               for r in stored.values())
+    assert any(r["student_number"] and r["student_number"].startswith("0") for r in stored.values())
 
-    r = client.get(stack.api(f"jobs/{final['id']}/rejections/?limit=1000"),
-                   headers=stack.headers("alice"))
+    r = client.get(
+        stack.api(f"jobs/{final['id']}/rejections/?limit=1000"), headers=stack.headers("alice")
+    )
     assert r.status_code == 200
     rejections = r.json()
     assert rejections["count"] == len(expect["rejected"])
     got = {x["row"]: x for x in rejections["results"]}
-    words = {"bad_email": "email", "bad_national_id": "check digit",
-             "missing_username": "username is required", "bad_date": "not a valid date",
-             "bad_role": "is not one of", "bad_bool": "yes/no",
-             "too_long_name": "at most 150", "duplicate_username": "duplicate username"}
+    words = {
+        "bad_email": "email",
+        "bad_national_id": "check digit",
+        "missing_username": "username is required",
+        "bad_date": "not a valid date",
+        "bad_role": "is not one of",
+        "bad_bool": "yes/no",
+        "too_long_name": "at most 150",
+        "duplicate_username": "duplicate username",
+    }
     for want in expect["rejected"]:
         assert want["line"] in got, want
         assert words[want["kind"]] in got[want["line"]]["message"], (want, got[want["line"]])
@@ -172,16 +200,24 @@ async def test_bad_rows_file_imports_row_by_row_as_expected(stack: Stack,
 
 
 async def test_every_endpoint_needs_a_token_and_others_jobs_are_hidden(
-        stack: Stack, client: httpx.Client, tmp_path: Path) -> None:
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
     small = tmp_path / "small.csv"
     small.write_text("username,national_id,first_name,last_name,email,role\n")
     job = create_job(client, stack, "alice", upload(client, stack, "alice", small))
     job_id = job["id"]
-    calls = [("GET", "jobs/"), ("POST", "jobs/"), ("GET", f"jobs/{job_id}/"),
-             ("PUT", f"jobs/{job_id}/"), ("DELETE", f"jobs/{job_id}/"),
-             ("POST", f"jobs/{job_id}/execute/"), ("POST", f"jobs/{job_id}/cancel/"),
-             ("GET", f"jobs/{job_id}/events"), ("GET", f"jobs/{job_id}/rejections/"),
-             ("PUT", "uploads/x.csv")]
+    calls = [
+        ("GET", "jobs/"),
+        ("POST", "jobs/"),
+        ("GET", f"jobs/{job_id}/"),
+        ("PUT", f"jobs/{job_id}/"),
+        ("DELETE", f"jobs/{job_id}/"),
+        ("POST", f"jobs/{job_id}/execute/"),
+        ("POST", f"jobs/{job_id}/cancel/"),
+        ("GET", f"jobs/{job_id}/events"),
+        ("GET", f"jobs/{job_id}/rejections/"),
+        ("PUT", "uploads/x.csv"),
+    ]
     for method, path in calls:
         for headers in ({}, {"Authorization": "Bearer dm_wrong"}, {"Authorization": "Basic x"}):
             r = client.request(method, stack.api(path), headers=headers, json={})
@@ -198,7 +234,8 @@ async def test_every_endpoint_needs_a_token_and_others_jobs_are_hidden(
 
 
 async def test_unreadable_file_fails_the_job_and_writes_nothing(
-        stack: Stack, client: httpx.Client, tmp_path: Path) -> None:
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
     before = len(await table_rows(stack))
     garbage = tmp_path / "photo.csv"
     garbage.write_bytes(bytes(range(256)) * 64)
@@ -208,8 +245,9 @@ async def test_unreadable_file_fails_the_job_and_writes_nothing(
     assert len(await table_rows(stack)) == before
 
     missing_column = tmp_path / "no_national_id.csv"
-    missing_column.write_text("username,first_name,last_name,email,role\n"
-                              "zz1,A,B,zz1@example.org,student\n")
+    missing_column.write_text(
+        "username,first_name,last_name,email,role\nzz1,A,B,zz1@example.org,student\n"
+    )
     final, _ = run_job(client, stack, "alice", missing_column)
     assert final["status"] == "failed"
     assert "missing required column(s): national_id" in final["error_message"]
@@ -222,11 +260,17 @@ async def test_unreadable_file_fails_the_job_and_writes_nothing(
     assert "does not exist" in final["error_message"]
 
 
-async def test_bad_definitions_are_refused_with_a_clear_400(stack: Stack,
-                                                            client: httpx.Client) -> None:
+async def test_bad_definitions_are_refused_with_a_clear_400(
+    stack: Stack, client: httpx.Client
+) -> None:
     h = stack.headers("alice")
-    base = {"title": "t", "job_type": "import", "model_name": "users.User", "format": "csv",
-            "file_path": "x.csv"}
+    base = {
+        "title": "t",
+        "job_type": "import",
+        "model_name": "users.User",
+        "format": "csv",
+        "file_path": "x.csv",
+    }
     cases = [
         ({**base, "model_name": "auth.Secret"}, "unknown model"),
         ({**base, "file_path": "../../etc/passwd"}, "outside the imports root"),
@@ -260,13 +304,19 @@ def _dm() -> str:
 
 
 async def test_dm_import_shows_progress_and_summary_and_fails_on_bad_file(
-        stack: Stack, tmp_path: Path) -> None:
+    stack: Stack, tmp_path: Path
+) -> None:
     people = write_people(tmp_path / "students.csv", start=500_001, count=1_200)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
     env.update(DM_GATEWAY_URL=stack.base_url, DM_TOKEN=stack.tokens["alice"])
     done = subprocess.run(
         [_dm(), "import", "--file", str(people), "--model", "users.User", "--format", "csv"],
-        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "completed" in done.stdout
     assert "1,200" in done.stdout
@@ -275,34 +325,44 @@ async def test_dm_import_shows_progress_and_summary_and_fails_on_bad_file(
 
     garbage = tmp_path / "broken.csv"
     garbage.write_bytes(bytes(range(256)) * 32)
-    failed = subprocess.run([_dm(), "import", "--file", str(garbage), "--model", "users.User"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    failed = subprocess.run(
+        [_dm(), "import", "--file", str(garbage), "--model", "users.User"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "not a text file" in failed.stderr
 
-    status = subprocess.run([_dm(), "status"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    status = subprocess.run([_dm(), "status"], env=env, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0
     assert "completed" in status.stdout
     assert "failed" in status.stdout
 
-    no_token = subprocess.run([_dm(), "status", "--token", "dm_wrong"], env=env,
-                              capture_output=True, text=True, timeout=60)
+    no_token = subprocess.run(
+        [_dm(), "status", "--token", "dm_wrong"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert no_token.returncode == 2
     assert "token" in no_token.stderr.lower()
 
 
-async def test_cancel_stops_a_running_job_within_a_chunk(stack: Stack, client: httpx.Client,
-                                                        tmp_path: Path) -> None:
+async def test_cancel_stops_a_running_job_within_a_chunk(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
     people = write_people(tmp_path / "many.csv", start=1_000_001, count=150_000)
     job = create_job(client, stack, "alice", upload(client, stack, "alice", people))
     h = stack.headers("alice")
     client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=h)
     with client.stream("GET", stack.api(f"jobs/{job['id']}/events"), headers=h) as r:
         for line in r.iter_lines():
-            if line.startswith("data:") and '"rows_imported":' in line:
-                if json.loads(line[5:]).get("rows_imported", 0) > 0:
-                    break
+            data = json.loads(line[5:]) if line.startswith("data:") else {}
+            if data.get("type") == "job.progress" and data["rows_imported"] > 0:
+                break
     r = client.post(stack.api(f"jobs/{job['id']}/cancel/"), headers=h)
     assert r.status_code == 202, r.text
     final, _ = follow(client, stack, "alice", job["id"])
@@ -317,13 +377,22 @@ async def test_cancel_stops_a_running_job_within_a_chunk(stack: Stack, client: h
 
 
 async def test_logs_follow_one_job_across_gateway_and_importer(
-        stack: Stack, client: httpx.Client, tmp_path: Path) -> None:
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
     people = write_people(tmp_path / "few.csv", start=2_000_001, count=10)
     h = {**stack.headers("alice"), "X-Correlation-ID": "trace-me-123"}
     file_path = upload(client, stack, "alice", people)
-    r = client.post(stack.api("jobs/"), headers=h, json={
-        "title": "t", "job_type": "import", "model_name": "users.User", "format": "csv",
-        "file_path": file_path})
+    r = client.post(
+        stack.api("jobs/"),
+        headers=h,
+        json={
+            "title": "t",
+            "job_type": "import",
+            "model_name": "users.User",
+            "format": "csv",
+            "file_path": file_path,
+        },
+    )
     job_id = r.json()["id"]
     client.post(stack.api(f"jobs/{job_id}/execute/"), headers=h)
     final, _ = follow(client, stack, "alice", job_id)

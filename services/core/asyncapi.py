@@ -7,7 +7,6 @@ msgspec message each carries; FastStream turns that into AsyncAPI 3.0.
 from typing import Any
 
 import msgspec
-
 from fast_depends.msgspec import MsgSpecSerializer
 from faststream.nats import NatsBroker
 from faststream.specification.asyncapi import AsyncAPI
@@ -30,24 +29,40 @@ __all__ = ["asyncapi_document"]
 
 def _declare(broker: NatsBroker, subjects: Subjects) -> None:
     requests: list[tuple[str, type[Any]]] = [
-        ("create", CreateJob), ("update", UpdateJob), ("delete", DeleteJob),
-        ("cancel", CancelJob), ("request_run", RequestRun),
+        ("create", CreateJob),
+        ("update", UpdateJob),
+        ("delete", DeleteJob),
+        ("cancel", CancelJob),
+        ("request_run", RequestRun),
     ]
     for verb, message in requests:
         handler = _handler(message)
-        broker.subscriber(subjects.request("importer", verb), title=f"importer.{verb}",
-                          description=message.__doc__)(handler)
+        broker.subscriber(
+            subjects.request("importer", verb),
+            title=f"importer.{verb}",
+            description=message.__doc__,
+        )(handler)
 
-    @broker.subscriber(subjects.command("importer", "execute"), title="importer.execute",
-                       description=ExecuteJob.__doc__)
+    @broker.subscriber(
+        subjects.command("importer", "execute"),
+        title="importer.execute",
+        description=ExecuteJob.__doc__,
+    )
     async def execute(cmd: dict[str, Any]) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    events = broker.publisher(subjects.event("job", "{job_id}", "{event}"), title="job events",
-                              description="Job events from the event log's outbox.",
-                              schema=dict[str, Any])
-    progress = broker.publisher(subjects.progress("job", "{job_id}"), title="job progress",
-                                description=JobProgress.__doc__, schema=dict[str, Any])
+    events = broker.publisher(
+        subjects.event("job", "{job_id}", "{event}"),
+        title="job events",
+        description="Job events from the event log's outbox.",
+        schema=dict[str, Any],
+    )
+    progress = broker.publisher(
+        subjects.progress("job", "{job_id}"),
+        title="job progress",
+        description=JobProgress.__doc__,
+        schema=dict[str, Any],
+    )
     del events, progress
 
 
@@ -61,9 +76,13 @@ def _handler(message: type[Any]) -> Any:
 def asyncapi_document(prefix: str = "dm") -> dict[str, Any]:
     broker = NatsBroker(serializer=MsgSpecSerializer())
     _declare(broker, Subjects(prefix))
-    spec = AsyncAPI(broker, title="University data management bus", version="1.0.0",
-                    description="Commands, events and progress of the data-management "
-                    "services over NATS JetStream.")
+    spec = AsyncAPI(
+        broker,
+        title="University data management bus",
+        version="1.0.0",
+        description="Commands, events and progress of the data-management "
+        "services over NATS JetStream.",
+    )
     document: dict[str, Any] = spec.to_specification().to_jsonable()
     _attach_payloads(document)
     return document

@@ -84,7 +84,5 @@ async def authenticate(conn: AsyncConnection, token: str) -> Principal | None:
     ).first()
     if row is None:
         return None
-    await conn.execute(
-        update(tokens).where(tokens.c.id == row[0]).values(last_used_at=func.now())
-    )
+    await conn.execute(update(tokens).where(tokens.c.id == row[0]).values(last_used_at=func.now()))
     return Principal(user_id=row[1], username=row[2], is_superuser=row[3])

@@ -18,7 +18,13 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from contracts.subjects import Subjects
 
-__all__ = ["COMMAND_DEDUPE_SECONDS", "connect", "ensure_object_store", "ensure_streams", "make_broker"]
+__all__ = [
+    "COMMAND_DEDUPE_SECONDS",
+    "connect",
+    "ensure_object_store",
+    "ensure_streams",
+    "make_broker",
+]
 
 COMMAND_DEDUPE_SECONDS = 120.0
 EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600.0

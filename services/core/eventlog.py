@@ -93,8 +93,9 @@ async def append(
     )
 
 
-async def enqueue(conn: AsyncConnection, subject: str, message: msgspec.Struct,
-                  message_id: str) -> None:
+async def enqueue(
+    conn: AsyncConnection, subject: str, message: msgspec.Struct, message_id: str
+) -> None:
     """Queue a command for publishing after commit, atomically with the caller's events.
 
     ``message_id`` becomes ``Nats-Msg-Id``, so a re-publish is dropped as a duplicate.

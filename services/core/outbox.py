@@ -63,7 +63,9 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.position, outbox.c.message_id, outbox.c.subject, outbox.c.payload)
+                    select(
+                        outbox.c.position, outbox.c.message_id, outbox.c.subject, outbox.c.payload
+                    )
                     .order_by(outbox.c.position)
                     .limit(batch)
                     .with_for_update(skip_locked=True)

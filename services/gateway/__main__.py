@@ -15,8 +15,13 @@ def main() -> None:
     if not settings.nats_url or not settings.database_url:
         raise SystemExit("dm-gateway needs DM_NATS_URL and DM_DATABASE_URL (make run sets them)")
     app = build_app(settings, nats_url=settings.nats_url, database_url=settings.database_url)
-    uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port,
-                log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,14 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
         js = nc.jetstream()
         await ensure_streams(js, subjects)
         await ensure_object_store(js, subjects)
-        app.state.update(settings=settings, engine=engine, nc=nc, js=js, subjects=subjects,
-                         services=ServiceClient(nc, subjects))
+        app.state.update(
+            settings=settings,
+            engine=engine,
+            nc=nc,
+            js=js,
+            subjects=subjects,
+            services=ServiceClient(nc, subjects),
+        )
         log.info("gateway ready", nats=nats_url)
         try:
             yield
@@ -71,8 +77,9 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
         "The bus itself is described at /api/asyncapi.json.",
         path="/api/docs",
         render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
-        components=Components(security_schemes={
-            "bearer": SecurityScheme(type="http", scheme="bearer")}),
+        components=Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+        ),
         security=[{"bearer": []}],
     )
     return Litestar(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,7 +13,7 @@ from services.core.auth import Principal, authenticate
 __all__ = ["require_principal"]
 
 
-async def require_principal(request: Request[object, object, object]) -> Principal:
+async def require_principal(request: Request[Any, Any, Any]) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 from litestar.exceptions import ServiceUnavailableException
 from nats.aio.client import Client
-from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from contracts.base import Command, Reply
 from contracts.subjects import Subjects
@@ -33,11 +34,18 @@ class ServiceClient:
         """Send a definition command; raises the HTTP error matching the reply's code."""
         subject = self.subjects.request(service, verb)
         job_id = getattr(command, "job_id", None)
-        log.info("command sent", service=service, verb=verb, job_id=job_id,
-                 correlation_id=command.correlation_id, actor=command.actor)
+        log.info(
+            "command sent",
+            service=service,
+            verb=verb,
+            job_id=job_id,
+            correlation_id=command.correlation_id,
+            actor=command.actor,
+        )
         try:
-            msg = await self.nc.request(subject, msgspec.json.encode(command),
-                                        timeout=REQUEST_TIMEOUT_SECONDS)
+            msg = await self.nc.request(
+                subject, msgspec.json.encode(command), timeout=REQUEST_TIMEOUT_SECONDS
+            )
         except (NoRespondersError, NatsTimeout) as e:
             raise ServiceUnavailableException(
                 detail=f"the {service} service is not answering; is it running?"
@@ -45,7 +53,13 @@ class ServiceClient:
         reply = msgspec.json.decode(msg.data, type=Reply)
         if not reply.ok:
             assert reply.error is not None
-            log.info("command refused", service=service, verb=verb, job_id=job_id,
-                     correlation_id=command.correlation_id, code=reply.error.code)
+            log.info(
+                "command refused",
+                service=service,
+                verb=verb,
+                job_id=job_id,
+                correlation_id=command.correlation_id,
+                code=reply.error.code,
+            )
             raise from_error_info(reply.error)
         return reply

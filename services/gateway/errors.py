@@ -1,12 +1,12 @@
 """Gateway errors, and the one place where bus error codes become HTTP statuses.
 
-    litestar.HTTPException
-     ├── NotAuthorizedException   401  no or bad token
-     ├── NotFoundException        404  unknown job, or someone else's
-     ├── ClientException          400  bad body, unknown model or field, bad path
-     ├── ConflictError            409  the job's state does not allow it
-     ├── PayloadTooLarge          413  upload over DM_MAX_FILE_SIZE
-     └── ServiceUnavailable       503  the owning service did not answer
+litestar.HTTPException
+ ├── NotAuthorizedException   401  no or bad token
+ ├── NotFoundException        404  unknown job, or someone else's
+ ├── ClientException          400  bad body, unknown model or field, bad path
+ ├── ConflictError            409  the job's state does not allow it
+ ├── PayloadTooLarge          413  upload over DM_MAX_FILE_SIZE
+ └── ServiceUnavailable       503  the owning service did not answer
 """
 
 from __future__ import annotations

@@ -34,18 +34,23 @@ def _status(job: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(event="status", data=msgspec.json.encode(job).decode())
 
 
-@get("/api/data-management/jobs/{job_id:str}/events",
-     dependencies={"principal": Provide(require_principal)}, tags=["jobs"])
-async def job_events(request: Request[Any, Any, Any], principal: Principal,
-                     job_id: str) -> ServerSentEvent:
+@get(
+    "/api/data-management/jobs/{job_id:str}/events",
+    dependencies={"principal": Provide(require_principal)},
+    tags=["jobs"],
+)
+async def job_events(
+    request: Request[Any, Any, Any], principal: Principal, job_id: str
+) -> ServerSentEvent:
     """Progress of the job as ``text/event-stream`` until it completes, fails or is cancelled."""
     engine = request.app.state.engine
     job = await load_visible_job(engine, job_id, principal)
     return ServerSentEvent(_stream(request, principal, job))
 
 
-async def _stream(request: Request[Any, Any, Any], principal: Principal,
-                  job: dict[str, Any]) -> AsyncIterator[ServerSentEventMessage]:
+async def _stream(
+    request: Request[Any, Any, Any], principal: Principal, job: dict[str, Any]
+) -> AsyncIterator[ServerSentEventMessage]:
     nc = request.app.state.nc
     subjects: Subjects = request.app.state.subjects
     engine = request.app.state.engine
@@ -83,8 +88,9 @@ async def _stream(request: Request[Any, Any, Any], principal: Principal,
             await events_sub.unsubscribe()
 
 
-async def _latest_progress(request: Request[Any, Any, Any], subjects: Subjects,
-                           job_id: str) -> bytes | None:
+async def _latest_progress(
+    request: Request[Any, Any, Any], subjects: Subjects, job_id: str
+) -> bytes | None:
     js = request.app.state.js
     try:
         raw = await js.get_last_msg(subjects.progress_stream, subjects.progress("job", job_id))

@@ -33,9 +33,25 @@ from services.gateway.schemas import JobCreateBody, JobOptionsBody, JobUpdateBod
 __all__ = ["JobController", "job_json", "load_visible_job"]
 
 PUBLIC_FIELDS = (
-    "id", "title", "job_type", "model_name", "format", "file_path", "options", "status",
-    "progress", "statistics", "errors", "error_message", "created_by", "created_at",
-    "updated_at", "started_at", "completed_at", "run_id", "cancel_requested",
+    "id",
+    "title",
+    "job_type",
+    "model_name",
+    "format",
+    "file_path",
+    "options",
+    "status",
+    "progress",
+    "statistics",
+    "errors",
+    "error_message",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+    "run_id",
+    "cancel_requested",
 )
 
 
@@ -52,12 +68,14 @@ def _visible(principal: Principal) -> ColumnElement[bool]:
     return true() if principal.is_superuser else jobs.c.created_by == principal.username
 
 
-async def load_visible_job(engine: AsyncEngine, job_id: str,
-                           principal: Principal) -> dict[str, Any]:
+async def load_visible_job(
+    engine: AsyncEngine, job_id: str, principal: Principal
+) -> dict[str, Any]:
     """The job's projection row; 404 for unknown jobs and for jobs of other users."""
     async with engine.connect() as conn:
-        row = (await conn.execute(
-            select(jobs).where(jobs.c.id == job_id, _visible(principal)))).first()
+        row = (
+            await conn.execute(select(jobs).where(jobs.c.id == job_id, _visible(principal)))
+        ).first()
     if row is None:
         raise NotFoundException(detail=f"job {job_id} not found")
     return job_json(dict(row._mapping))
@@ -66,12 +84,17 @@ async def load_visible_job(engine: AsyncEngine, job_id: str,
 def _options(body: JobOptionsBody | None) -> JobOptions | None:
     if body is None:
         return None
-    return JobOptions(mode=body.mode, encoding=body.encoding, delimiter=body.delimiter,
-                      field_mapping=dict(body.field_mapping))
+    return JobOptions(
+        mode=body.mode,
+        encoding=body.encoding,
+        delimiter=body.delimiter,
+        field_mapping=dict(body.field_mapping),
+    )
 
 
-def _check_definition(settings: Settings, model_name: str | None, fmt: str | None,
-                      file_path: str | None) -> None:
+def _check_definition(
+    settings: Settings, model_name: str | None, fmt: str | None, file_path: str | None
+) -> None:
     """400 for what the gateway can tell is wrong before asking the service."""
     if model_name is not None:
         try:
@@ -79,8 +102,9 @@ def _check_definition(settings: Settings, model_name: str | None, fmt: str | Non
         except UnknownModelError as e:
             raise ClientException(detail=str(e)) from e
     if fmt is not None and fmt not in settings.allowed_formats:
-        raise ClientException(detail=f"format {fmt!r} is not allowed (allowed: "
-                              f"{', '.join(settings.allowed_formats)})")
+        raise ClientException(
+            detail=f"format {fmt!r} is not allowed (allowed: {', '.join(settings.allowed_formats)})"
+        )
     if file_path and not file_path.startswith(UPLOAD_SCHEME):
         try:
             local_path(settings.imports_path, file_path)
@@ -99,7 +123,9 @@ class JobController(Controller):
 
     @get("/", status_code=HTTP_200_OK)
     async def list_jobs(
-        self, request: Request[Any, Any, Any], principal: Principal,
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
         limit: int = Parameter(default=50, ge=1, le=500),
         offset: int = Parameter(default=0, ge=0),
         status: str | None = None,
@@ -110,17 +136,25 @@ class JobController(Controller):
         if status:
             where.append(jobs.c.status == status)
         async with engine.connect() as conn:
-            count = (await conn.execute(
-                select(func.count()).select_from(jobs).where(*where))).scalar_one()
-            rows = (await conn.execute(
-                select(jobs).where(*where).order_by(jobs.c.created_at.desc())
-                .limit(limit).offset(offset))).all()
+            count = (
+                await conn.execute(select(func.count()).select_from(jobs).where(*where))
+            ).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(jobs)
+                    .where(*where)
+                    .order_by(jobs.c.created_at.desc())
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
         return {"count": count, "results": [job_json(dict(r._mapping)) for r in rows]}
 
     @post("/", status_code=201)
-    async def create_job(self, request: Request[Any, Any, Any], principal: Principal,
-                         data: JobCreateBody) -> dict[str, Any]:
-        """Define a job; ``file_path`` is an upload (``upload:...``) or a path in the imports root."""
+    async def create_job(
+        self, request: Request[Any, Any, Any], principal: Principal, data: JobCreateBody
+    ) -> dict[str, Any]:
+        """Define a job; ``file_path`` is an upload (``upload:...``) or in the imports root."""
         settings: Settings = request.app.state.settings
         _check_definition(settings, data.model_name, data.format, data.file_path)
         if data.job_type == "import" and not data.file_path:
@@ -128,9 +162,14 @@ class JobController(Controller):
         if data.job_type == "export":
             raise ClientException(detail="export jobs are not available yet")
         command = CreateJob(
-            correlation_id=_correlation(request), actor=principal.username,
-            job_id=str(uuid.uuid4()), title=data.title, job_type=data.job_type,
-            model_name=data.model_name, format=data.format, file_path=data.file_path,
+            correlation_id=_correlation(request),
+            actor=principal.username,
+            job_id=str(uuid.uuid4()),
+            title=data.title,
+            job_type=data.job_type,
+            model_name=data.model_name,
+            format=data.format,
+            file_path=data.file_path,
             options=_options(data.options) or JobOptions(),
         )
         client: ServiceClient = request.app.state.services
@@ -139,71 +178,105 @@ class JobController(Controller):
         return job_json(reply.data)
 
     @get("/{job_id:str}/")
-    async def get_job(self, request: Request[Any, Any, Any], principal: Principal,
-                      job_id: str) -> dict[str, Any]:
+    async def get_job(
+        self, request: Request[Any, Any, Any], principal: Principal, job_id: str
+    ) -> dict[str, Any]:
         return await load_visible_job(request.app.state.engine, job_id, principal)
 
     @put("/{job_id:str}/")
-    async def update_job(self, request: Request[Any, Any, Any], principal: Principal,
-                         job_id: str, data: JobUpdateBody) -> dict[str, Any]:
+    async def update_job(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        job_id: str,
+        data: JobUpdateBody,
+    ) -> dict[str, Any]:
         job = await load_visible_job(request.app.state.engine, job_id, principal)
-        _check_definition(request.app.state.settings, data.model_name, data.format,
-                          data.file_path)
+        _check_definition(request.app.state.settings, data.model_name, data.format, data.file_path)
         command = UpdateJob(
-            correlation_id=_correlation(request), actor=principal.username, job_id=job_id,
-            title=data.title, model_name=data.model_name, format=data.format,
-            file_path=data.file_path, options=_options(data.options),
+            correlation_id=_correlation(request),
+            actor=principal.username,
+            job_id=job_id,
+            title=data.title,
+            model_name=data.model_name,
+            format=data.format,
+            file_path=data.file_path,
+            options=_options(data.options),
         )
-        reply = await request.app.state.services.request(owner_of(job["job_type"]), "update",
-                                                         command)
+        reply = await request.app.state.services.request(
+            owner_of(job["job_type"]), "update", command
+        )
         return job_json(reply.data)
 
     @delete("/{job_id:str}/", status_code=HTTP_204_NO_CONTENT)
-    async def delete_job(self, request: Request[Any, Any, Any], principal: Principal,
-                         job_id: str) -> None:
+    async def delete_job(
+        self, request: Request[Any, Any, Any], principal: Principal, job_id: str
+    ) -> None:
         job = await load_visible_job(request.app.state.engine, job_id, principal)
-        command = DeleteJob(correlation_id=_correlation(request), actor=principal.username,
-                            job_id=job_id)
+        command = DeleteJob(
+            correlation_id=_correlation(request), actor=principal.username, job_id=job_id
+        )
         await request.app.state.services.request(owner_of(job["job_type"]), "delete", command)
 
     @post("/{job_id:str}/execute/", status_code=HTTP_202_ACCEPTED)
-    async def execute_job(self, request: Request[Any, Any, Any], principal: Principal,
-                          job_id: str) -> dict[str, Any]:
+    async def execute_job(
+        self, request: Request[Any, Any, Any], principal: Principal, job_id: str
+    ) -> dict[str, Any]:
         """Queue a run and answer at once; follow it at ``/jobs/{id}/events``."""
         job = await load_visible_job(request.app.state.engine, job_id, principal)
-        command = RequestRun(correlation_id=_correlation(request), actor=principal.username,
-                             job_id=job_id)
-        reply = await request.app.state.services.request(owner_of(job["job_type"]),
-                                                         "request_run", command)
+        command = RequestRun(
+            correlation_id=_correlation(request), actor=principal.username, job_id=job_id
+        )
+        reply = await request.app.state.services.request(
+            owner_of(job["job_type"]), "request_run", command
+        )
         return job_json(reply.data)
 
     @post("/{job_id:str}/cancel/", status_code=HTTP_202_ACCEPTED)
-    async def cancel_job(self, request: Request[Any, Any, Any], principal: Principal,
-                         job_id: str) -> dict[str, Any]:
+    async def cancel_job(
+        self, request: Request[Any, Any, Any], principal: Principal, job_id: str
+    ) -> dict[str, Any]:
         """Cancel a queued job at once, or a running one at its next chunk."""
         job = await load_visible_job(request.app.state.engine, job_id, principal)
-        command = CancelJob(correlation_id=_correlation(request), actor=principal.username,
-                            job_id=job_id)
-        reply = await request.app.state.services.request(owner_of(job["job_type"]), "cancel",
-                                                         command)
+        command = CancelJob(
+            correlation_id=_correlation(request), actor=principal.username, job_id=job_id
+        )
+        reply = await request.app.state.services.request(
+            owner_of(job["job_type"]), "cancel", command
+        )
         return job_json(reply.data)
 
     @get("/{job_id:str}/rejections/")
     async def list_rejections(
-        self, request: Request[Any, Any, Any], principal: Principal, job_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        job_id: str,
         limit: int = Parameter(default=100, ge=1, le=10_000),
         offset: int = Parameter(default=0, ge=0),
     ) -> dict[str, Any]:
         """Every rejected row of the job's last run: row, column, value, message."""
         job = await load_visible_job(request.app.state.engine, job_id, principal)
-        where = [job_rejections.c.job_id == job_id,
-                 job_rejections.c.run_id == (job["run_id"] or "")]
+        where = [
+            job_rejections.c.job_id == job_id,
+            job_rejections.c.run_id == (job["run_id"] or ""),
+        ]
         async with request.app.state.engine.connect() as conn:
-            count = (await conn.execute(
-                select(func.count()).select_from(job_rejections).where(*where))).scalar_one()
-            rows = (await conn.execute(
-                select(job_rejections.c.row, job_rejections.c.column, job_rejections.c.value,
-                       job_rejections.c.message)
-                .where(*where).order_by(job_rejections.c.row, job_rejections.c.id)
-                .limit(limit).offset(offset))).all()
+            count = (
+                await conn.execute(select(func.count()).select_from(job_rejections).where(*where))
+            ).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(
+                        job_rejections.c.row,
+                        job_rejections.c.column,
+                        job_rejections.c.value,
+                        job_rejections.c.message,
+                    )
+                    .where(*where)
+                    .order_by(job_rejections.c.row, job_rejections.c.id)
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
         return {"count": count, "results": [dict(r._mapping) for r in rows]}

@@ -32,16 +32,23 @@ def _check_name(settings: Settings, filename: str) -> str:
         raise ClientException(detail=str(e)) from e
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if ext not in settings.allowed_formats:
-        raise ClientException(detail=f"files of type {ext or '(none)'!r} are not allowed "
-                              f"(allowed: {', '.join(settings.allowed_formats)})")
+        raise ClientException(
+            detail=f"files of type {ext or '(none)'!r} are not allowed "
+            f"(allowed: {', '.join(settings.allowed_formats)})"
+        )
     return name
 
 
-@put("/api/data-management/uploads/{filename:str}", status_code=201,
-     dependencies={"principal": Provide(require_principal)}, tags=["uploads"],
-     request_max_body_size=None)
-async def upload_file(request: Request[Any, Any, Any], principal: Principal,
-                      filename: str) -> UploadResult:
+@put(
+    "/api/data-management/uploads/{filename:str}",
+    status_code=201,
+    dependencies={"principal": Provide(require_principal)},
+    tags=["uploads"],
+    request_max_body_size=None,
+)
+async def upload_file(
+    request: Request[Any, Any, Any], principal: Principal, filename: str
+) -> UploadResult:
     """Upload a file for a job; use the returned ``file_path`` when creating the job."""
     settings: Settings = request.app.state.settings
     name = _check_name(settings, filename)
@@ -56,7 +63,8 @@ async def upload_file(request: Request[Any, Any, Any], principal: Principal,
                 size += len(chunk)
                 if size > settings.max_file_size:
                     raise PayloadTooLarge(
-                        detail=f"file is larger than {settings.max_file_size} bytes")
+                        detail=f"file is larger than {settings.max_file_size} bytes"
+                    )
                 out.write(chunk)
         store = await request.app.state.js.object_store(request.app.state.subjects.object_store)
         with open(tmp, "rb") as source:

@@ -45,8 +45,9 @@ class _Runtime:
     runner: JobRunner
 
 
-def build_app(settings: Settings, *, nats_url: str, database_url: str,
-              ack_wait: float = ACK_WAIT_SECONDS) -> tuple[FastStream, NatsBroker]:
+def build_app(
+    settings: Settings, *, nats_url: str, database_url: str, ack_wait: float = ACK_WAIT_SECONDS
+) -> tuple[FastStream, NatsBroker]:
     subjects = Subjects(settings.bus_prefix)
     broker = make_broker(nats_url, name=f"{SERVICE}-{settings.worker_name or os.getpid()}")
     worker = settings.worker_name or f"{socket.gethostname()}-{os.getpid()}"
@@ -98,7 +99,7 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str,
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await broker.connect()
-        js = broker.config.connection_state.stream  # type: ignore[attr-defined]
+        js = broker.config.connection_state.stream
         await ensure_streams(js, subjects)
         await ensure_object_store(js, subjects)
         engine = make_engine(database_url)
@@ -108,9 +109,15 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str,
             engine=engine,
             relay=relay,
             commands=JobCommands(engine, subjects, SERVICE, relay.poke),
-            runner=JobRunner(engine=engine, js=js, subjects=subjects, relay=relay,
-                             imports_root=settings.imports_path,
-                             chunk_size=settings.import_chunk_size, worker=worker),
+            runner=JobRunner(
+                engine=engine,
+                js=js,
+                subjects=subjects,
+                relay=relay,
+                imports_root=settings.imports_path,
+                chunk_size=settings.import_chunk_size,
+                worker=worker,
+            ),
         )
         relay.start()
         log.info("importer ready", worker=worker)

@@ -58,8 +58,10 @@ def detect_encoding(sample: bytes) -> str:
         if e.start < len(sample) - 4:
             best = from_bytes(sample).best()
             if best is None:
-                raise JobFailure("unreadable_file", "cannot tell the file's text encoding; "
-                                 "set the job's encoding option") from e
+                raise JobFailure(
+                    "unreadable_file",
+                    "cannot tell the file's text encoding; set the job's encoding option",
+                ) from e
             return best.encoding
     return "utf-8"
 
@@ -78,8 +80,9 @@ def detect_delimiter(text: str) -> str:
 class CsvSource:
     """Records of a CSV file; ``bytes_read`` tells how far through the file we are."""
 
-    def __init__(self, path: Path, *, encoding: str | None = None,
-                 delimiter: str | None = None) -> None:
+    def __init__(
+        self, path: Path, *, encoding: str | None = None, delimiter: str | None = None
+    ) -> None:
         self.path = path
         self.bytes_total = path.stat().st_size
         self._raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in close()
@@ -87,8 +90,9 @@ class CsvSource:
         self._raw.seek(0)
         if looks_binary(sample):
             self.close()
-            raise JobFailure("unreadable_file",
-                             f"{path.name} is not a text file (control bytes throughout)")
+            raise JobFailure(
+                "unreadable_file", f"{path.name} is not a text file (control bytes throughout)"
+            )
         try:
             self.encoding = encoding or detect_encoding(sample)
             codecs.lookup(self.encoding)
@@ -97,8 +101,9 @@ class CsvSource:
             raise JobFailure("bad_option", f"unknown encoding {encoding!r}") from e
         text_sample = sample.decode(self.encoding, errors="ignore")
         self.delimiter = delimiter or detect_delimiter(text_sample)
-        self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="",
-                                      errors="strict")
+        self._text = io.TextIOWrapper(
+            self._raw, encoding=self.encoding, newline="", errors="strict"
+        )
 
     @property
     def bytes_read(self) -> int:

@@ -1,8 +1,8 @@
 """Importer errors.
 
-    ImportError_ (root)
-     ├── JobFailure          the run cannot go on: unreadable file, unknown model, missing column
-     └── RunBusy             another replica holds the run; try again later
+ImportError_ (root)
+ ├── JobFailure          the run cannot go on: unreadable file, unknown model, missing column
+ └── RunBusy             another replica holds the run; try again later
 """
 
 from __future__ import annotations

@@ -52,12 +52,12 @@ class ChunkLoader:
     async def prepare(self, conn: asyncpg.Connection) -> None:
         cols = ", ".join(f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields)
         await conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (_row bigint, {cols}) "
-            "ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (_row bigint, {cols}) ON COMMIT DELETE ROWS"
         )
 
-    async def load(self, conn: asyncpg.Connection, rows: Sequence[ValidRow],
-                   run_started: datetime) -> ChunkResult:
+    async def load(
+        self, conn: asyncpg.Connection, rows: Sequence[ValidRow], run_started: datetime
+    ) -> ChunkResult:
         """Load inside the caller's transaction.
 
         ``run_started`` (database time) tells rows written earlier by this same run, so a
@@ -78,15 +78,20 @@ class ChunkLoader:
         self._count(rows, returned, repeated, result)
         return result
 
-    def _not_returned(self, rows: Sequence[ValidRow], returned: Sequence[asyncpg.Record],
-                      result: ChunkResult) -> list[str]:
+    def _not_returned(
+        self, rows: Sequence[ValidRow], returned: Sequence[asyncpg.Record], result: ChunkResult
+    ) -> list[str]:
         done = {r["key"] for r in returned}
         rejected = {r.row for r in result.rejected}
-        return [str(r.values[self.key_index]) for r in rows
-                if r.line not in rejected and str(r.values[self.key_index]) not in done]
+        return [
+            str(r.values[self.key_index])
+            for r in rows
+            if r.line not in rejected and str(r.values[self.key_index]) not in done
+        ]
 
-    async def _written_by_this_run(self, conn: asyncpg.Connection, keys: list[str],
-                                   run_started: datetime) -> set[str]:
+    async def _written_by_this_run(
+        self, conn: asyncpg.Connection, keys: list[str], run_started: datetime
+    ) -> set[str]:
         touched = self.model.touched_column
         if not keys or touched is None:
             return set()
@@ -94,7 +99,9 @@ class ChunkLoader:
         found = await conn.fetch(
             f"SELECT {key}::text AS key FROM {self.target} "
             f"WHERE {key}::text = ANY($1::text[]) AND {quote_ident(touched)} >= $2",
-            keys, run_started)
+            keys,
+            run_started,
+        )
         return {r["key"] for r in found}
 
     def _drop_duplicates(self, rows: Sequence[ValidRow], result: ChunkResult) -> list[ValidRow]:
@@ -110,9 +117,15 @@ class ChunkLoader:
                     break
             if clash:
                 column, value, first = clash
-                result.rejected.append(RejectedRow(
-                    row=row.line, column=column, value=str(value),
-                    message=f"duplicate {column} {value!r}: already in row {first} of this file"))
+                result.rejected.append(
+                    RejectedRow(
+                        row=row.line,
+                        column=column,
+                        value=str(value),
+                        message=f"duplicate {column} {value!r}: "
+                        f"already in row {first} of this file",
+                    )
+                )
                 continue
             for column, index in positions.items():
                 value = row.values[index]
@@ -134,21 +147,29 @@ class ChunkLoader:
                 f"RETURNING s._row, s.{col}::text AS value, t.{key}::text AS owner"
             )
             for r in clashes:
-                result.rejected.append(RejectedRow(
-                    row=r["_row"], column=column, value=r["value"],
-                    message=f"{column} {r['value']!r} already belongs to {self.key} "
-                    f"{r['owner']!r}"))
+                result.rejected.append(
+                    RejectedRow(
+                        row=r["_row"],
+                        column=column,
+                        value=r["value"],
+                        message=f"{column} {r['value']!r} already belongs to {self.key} "
+                        f"{r['owner']!r}",
+                    )
+                )
 
     def _build_insert(self) -> str:
         cols = ", ".join(quote_ident(c) for c in self.columns)
         select = ", ".join(
-            f"COALESCE({quote_ident(f.name)}, {f.db_default})" if f.db_default
+            f"COALESCE({quote_ident(f.name)}, {f.db_default})"
+            if f.db_default
             else quote_ident(f.name)
             for f in self.fields
         )
         key = quote_ident(self.key)
-        head = (f"INSERT INTO {self.target} AS t ({cols}) SELECT {select} FROM {STAGE} "
-                f"ORDER BY _row ON CONFLICT ({key}) ")
+        head = (
+            f"INSERT INTO {self.target} AS t ({cols}) SELECT {select} FROM {STAGE} "
+            f"ORDER BY _row ON CONFLICT ({key}) "
+        )
         if self.mode == "upsert":
             others = [c for c in self.columns if c != self.key]
             sets = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in others)
@@ -157,13 +178,20 @@ class ChunkLoader:
             touched = self.model.touched_column
             stamp = f", {quote_ident(touched)} = now()" if touched else ""
             fresh = f"t.{quote_ident(touched)} < $1 AND " if touched else ""
-            return (head + f"DO UPDATE SET {sets}{stamp} "
-                    f"WHERE {fresh}({old}) IS DISTINCT FROM ({new}) "
-                    f"RETURNING t.{key}::text AS key, (xmax = 0) AS inserted")
+            return (
+                head + f"DO UPDATE SET {sets}{stamp} "
+                f"WHERE {fresh}({old}) IS DISTINCT FROM ({new}) "
+                f"RETURNING t.{key}::text AS key, (xmax = 0) AS inserted"
+            )
         return head + f"DO NOTHING RETURNING t.{key}::text AS key, true AS inserted"
 
-    def _count(self, rows: Sequence[ValidRow], returned: Sequence[asyncpg.Record],
-               repeated: set[str], result: ChunkResult) -> None:
+    def _count(
+        self,
+        rows: Sequence[ValidRow],
+        returned: Sequence[asyncpg.Record],
+        repeated: set[str],
+        result: ChunkResult,
+    ) -> None:
         done = {r["key"]: r["inserted"] for r in returned}
         rejected_lines = {r.row for r in result.rejected}
         for row in rows:
@@ -176,15 +204,25 @@ class ChunkLoader:
                 else:
                     result.updated += 1
             elif key in repeated:
-                result.rejected.append(RejectedRow(
-                    row=row.line, column=self.key, value=key,
-                    message=f"duplicate {self.key} {key!r}: an earlier row of this file "
-                    "already has it"))
+                result.rejected.append(
+                    RejectedRow(
+                        row=row.line,
+                        column=self.key,
+                        value=key,
+                        message=f"duplicate {self.key} {key!r}: an earlier row of this file "
+                        "already has it",
+                    )
+                )
             elif self.mode == "upsert":
                 result.unchanged += 1
             elif self.mode == "skip":
                 result.skipped += 1
             else:
-                result.rejected.append(RejectedRow(
-                    row=row.line, column=self.key, value=key,
-                    message=f"{self.key} {key!r} already exists"))
+                result.rejected.append(
+                    RejectedRow(
+                        row=row.line,
+                        column=self.key,
+                        value=key,
+                        message=f"{self.key} {key!r} already exists",
+                    )
+                )

@@ -9,8 +9,8 @@ job at a time; it is released by PostgreSQL itself if the worker dies.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -78,8 +78,17 @@ class _Stop(Exception):
 
 
 class JobRunner:
-    def __init__(self, *, engine: AsyncEngine, js: JetStreamContext, subjects: Subjects,
-                 relay: OutboxRelay, imports_root: Any, chunk_size: int, worker: str) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        js: JetStreamContext,
+        subjects: Subjects,
+        relay: OutboxRelay,
+        imports_root: Any,
+        chunk_size: int,
+        worker: str,
+    ) -> None:
         self.engine = engine
         self.js = js
         self.subjects = subjects
@@ -114,14 +123,21 @@ class JobRunner:
                 if job.status in {"queued", "running"}:
                     log.warning("job busy with another run; command dropped", job_id=job.id)
                     return None
-                events.append(JobQueued(**self._env(job, cmd, len(events)), job_id=job.id,
-                                        run_id=cmd.run_id))
+                events.append(
+                    JobQueued(**self._env(job, cmd, len(events)), job_id=job.id, run_id=cmd.run_id)
+                )
             elif job.status in TERMINAL:
                 return None  # a redelivered command for a run that already ended
             resumed = job.last_row if job.run_id == cmd.run_id else 0
-            events.append(JobStarted(**self._env(job, cmd, len(events)), job_id=job.id,
-                                     run_id=cmd.run_id, worker=self.worker,
-                                     resumed_from_row=resumed))
+            events.append(
+                JobStarted(
+                    **self._env(job, cmd, len(events)),
+                    job_id=job.id,
+                    run_id=cmd.run_id,
+                    worker=self.worker,
+                    resumed_from_row=resumed,
+                )
+            )
             job = await record(conn, self.subjects, job, events)
         self.relay.poke()
         if resumed:
@@ -129,8 +145,9 @@ class JobRunner:
         return job
 
     def _env(self, job: JobState, cmd: ExecuteJob, offset: int) -> dict[str, Any]:
-        return event_fields(stream_of(job.id), job.version + 1 + offset, cmd.actor,
-                            cmd.correlation_id)
+        return event_fields(
+            stream_of(job.id), job.version + 1 + offset, cmd.actor, cmd.correlation_id
+        )
 
     # --- the run ---------------------------------------------------------------------
 
@@ -154,8 +171,9 @@ class JobRunner:
         if job.format != "csv":
             raise JobFailure("unsupported_format", f"format {job.format!r} cannot be imported yet")
         try:
-            async with open_job_file(job.file_path, root=self.imports_root, js=self.js,
-                                     subjects=self.subjects) as path:
+            async with open_job_file(
+                job.file_path, root=self.imports_root, js=self.js, subjects=self.subjects
+            ) as path:
                 await self._import_file(ctx, model, path)
         except StorageError as e:
             raise JobFailure("unreadable_file", str(e)) from e
@@ -175,8 +193,14 @@ class JobRunner:
         finally:
             source.close()
 
-    async def _stream(self, ctx: RunContext, source: CsvSource, validator: RowValidator,
-                      loader: ChunkLoader, conn: AsyncConnection) -> None:
+    async def _stream(
+        self,
+        ctx: RunContext,
+        source: CsvSource,
+        validator: RowValidator,
+        loader: ChunkLoader,
+        conn: AsyncConnection,
+    ) -> None:
         skip_to = ctx.job.last_row
         pending = 0
         for record_ in source.records():
@@ -201,21 +225,32 @@ class JobRunner:
         if pending:
             await self._commit_chunk(ctx, loader, conn, pending)
 
-    async def _commit_chunk(self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection,
-                            rows: int) -> None:
+    async def _commit_chunk(
+        self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, rows: int
+    ) -> None:
         async with conn.begin():
             job = await load(conn, ctx.job.id, lock=True)
             if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
                 raise _Stop
             ctx.job = job
             if job.cancel_requested:
-                await self._record(conn, ctx, [JobCancelled(
-                    **self._env(job, ctx.cmd, 0), job_id=job.id, run_id=ctx.cmd.run_id,
-                    statistics=ctx.stats)])
+                await self._record(
+                    conn,
+                    ctx,
+                    [
+                        JobCancelled(
+                            **self._env(job, ctx.cmd, 0),
+                            job_id=job.id,
+                            run_id=ctx.cmd.run_id,
+                            statistics=ctx.stats,
+                        )
+                    ],
+                )
                 cancelled = True
             else:
-                result = await loader.load(await self._driver(conn), ctx.valid,
-                                           await self._run_started(conn, ctx))
+                result = await loader.load(
+                    await self._driver(conn), ctx.valid, await self._run_started(conn, ctx)
+                )
                 await self._checkpoint(conn, ctx, result, rows)
                 cancelled = False
         self.relay.poke()
@@ -227,8 +262,9 @@ class JobRunner:
             raise _Stop
         await self._maybe_progress(ctx, force=False)
 
-    async def _checkpoint(self, conn: AsyncConnection, ctx: RunContext, result: ChunkResult,
-                          rows: int) -> None:
+    async def _checkpoint(
+        self, conn: AsyncConnection, ctx: RunContext, result: ChunkResult, rows: int
+    ) -> None:
         rejected = sorted(ctx.rejected + result.rejected, key=lambda r: r.row)
         bad_rows = len(ctx.rejected_rows_in_chunk | {r.row for r in result.rejected})
         s = ctx.stats
@@ -245,19 +281,32 @@ class JobRunner:
         if rejected:
             raw = await self._driver(conn)
             await raw.copy_records_to_table(
-                "job_rejections", schema_name="dm",
+                "job_rejections",
+                schema_name="dm",
                 columns=["job_id", "run_id", "row", "column", "value", "message"],
-                records=[(ctx.job.id, ctx.cmd.run_id, r.row, r.column, r.value, r.message)
-                         for r in rejected],
+                records=[
+                    (ctx.job.id, ctx.cmd.run_id, r.row, r.column, r.value, r.message)
+                    for r in rejected
+                ],
             )
         room = max(MAX_ERRORS_SHOWN - len(ctx.job.errors), 0)
-        await self._record(conn, ctx, [JobCheckpointed(
-            **self._env(ctx.job, ctx.cmd, 0), job_id=ctx.job.id, run_id=ctx.cmd.run_id,
-            last_row=ctx.record_no, statistics=ctx.stats, rejected=rejected[:room],
-            percent=round(100.0 * ctx.bytes_read / (ctx.bytes_total or 1), 2))])
+        await self._record(
+            conn,
+            ctx,
+            [
+                JobCheckpointed(
+                    **self._env(ctx.job, ctx.cmd, 0),
+                    job_id=ctx.job.id,
+                    run_id=ctx.cmd.run_id,
+                    last_row=ctx.record_no,
+                    statistics=ctx.stats,
+                    rejected=rejected[:room],
+                    percent=round(100.0 * ctx.bytes_read / (ctx.bytes_total or 1), 2),
+                )
+            ],
+        )
 
-    async def _record(self, conn: AsyncConnection, ctx: RunContext,
-                      events: list[JobEvent]) -> None:
+    async def _record(self, conn: AsyncConnection, ctx: RunContext, events: list[JobEvent]) -> None:
         job = await record(conn, self.subjects, ctx.job, events)
         assert job is not None
         ctx.job = job
@@ -271,17 +320,24 @@ class JobRunner:
             env = self._env(job, ctx.cmd, 0)
             event: JobEvent
             if error is None:
-                event = JobCompleted(**env, job_id=job.id, run_id=ctx.cmd.run_id,
-                                     statistics=ctx.stats)
+                event = JobCompleted(
+                    **env, job_id=job.id, run_id=ctx.cmd.run_id, statistics=ctx.stats
+                )
             else:
-                event = JobFailed(**env, job_id=job.id, run_id=ctx.cmd.run_id, error=error,
-                                  statistics=ctx.stats)
+                event = JobFailed(
+                    **env, job_id=job.id, run_id=ctx.cmd.run_id, error=error, statistics=ctx.stats
+                )
             await self._record(conn, ctx, [event])
         self.relay.poke()
         message = error.message if error else ""
         await self._publish_progress(ctx, status, message)
-        log.info("job finished", job_id=job.id, status=status, error=message,
-                 **msgspec.to_builtins(ctx.stats))
+        log.info(
+            "job finished",
+            job_id=job.id,
+            status=status,
+            error=message,
+            **msgspec.to_builtins(ctx.stats),
+        )
 
     # --- progress --------------------------------------------------------------------
 
@@ -296,15 +352,22 @@ class JobRunner:
         total = ctx.bytes_total or 1
         percent = 100.0 if status == "completed" else round(100.0 * ctx.bytes_read / total, 2)
         progress = JobProgress(
-            correlation_id=ctx.cmd.correlation_id, job_id=ctx.job.id, run_id=ctx.cmd.run_id,
+            correlation_id=ctx.cmd.correlation_id,
+            job_id=ctx.job.id,
+            run_id=ctx.cmd.run_id,
             status=status,  # type: ignore[arg-type]
-            rows_read=max(s.rows_read, ctx.record_no), rows_imported=s.rows_imported,
-            rows_rejected=s.rows_rejected, percent=min(percent, 100.0),
-            bytes_read=ctx.bytes_read, bytes_total=ctx.bytes_total, message=message,
+            rows_read=max(s.rows_read, ctx.record_no),
+            rows_imported=s.rows_imported,
+            rows_rejected=s.rows_rejected,
+            percent=min(percent, 100.0),
+            bytes_read=ctx.bytes_read,
+            bytes_total=ctx.bytes_total,
+            message=message,
         )
         try:
-            await self.js.publish(self.subjects.progress("job", ctx.job.id),
-                                  msgspec.json.encode(progress))
+            await self.js.publish(
+                self.subjects.progress("job", ctx.job.id), msgspec.json.encode(progress)
+            )
         except Exception:  # progress is best effort; the job's state is in the database
             log.warning("progress not published", job_id=ctx.job.id, exc_info=True)
 
@@ -312,12 +375,18 @@ class JobRunner:
     async def _run_started(conn: AsyncConnection, ctx: RunContext) -> datetime:
         """When this run first started, in database time (survives a resume)."""
         if ctx.run_started is None:
-            ctx.run_started = (await conn.execute(
-                select(events.c.recorded_at)
-                .where(events.c.stream == stream_of(ctx.job.id),
-                       events.c.type == "job.started",
-                       events.c.data["run_id"].astext == ctx.cmd.run_id)
-                .order_by(events.c.version).limit(1))).scalar_one()
+            ctx.run_started = (
+                await conn.execute(
+                    select(events.c.recorded_at)
+                    .where(
+                        events.c.stream == stream_of(ctx.job.id),
+                        events.c.type == "job.started",
+                        events.c.data["run_id"].astext == ctx.cmd.run_id,
+                    )
+                    .order_by(events.c.version)
+                    .limit(1)
+                )
+            ).scalar_one()
         return ctx.run_started
 
     @staticmethod
@@ -325,4 +394,4 @@ class JobRunner:
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        return driver  # type: ignore[no-any-return]
+        return driver

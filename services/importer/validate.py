@@ -66,9 +66,14 @@ class RowValidator:
 
     def check(self, line: int, cells: list[str]) -> ValidRow | list[RejectedRow]:
         if len(cells) != self.width:
-            return [RejectedRow(row=line, column=None, value=_shown(self._joined(cells)),
-                                message=f"row has {len(cells)} cells; the header has "
-                                f"{self.width}")]
+            return [
+                RejectedRow(
+                    row=line,
+                    column=None,
+                    value=_shown(self._joined(cells)),
+                    message=f"row has {len(cells)} cells; the header has {self.width}",
+                )
+            ]
         values: list[object] = []
         problems: list[RejectedRow] = []
         for field, pos in zip(self.fields, self.positions, strict=True):
@@ -76,8 +81,9 @@ class RowValidator:
             try:
                 values.append(self._value(field, raw))
             except FieldError as e:
-                problems.append(RejectedRow(row=line, column=field.name, value=_shown(raw),
-                                            message=str(e)))
+                problems.append(
+                    RejectedRow(row=line, column=field.name, value=_shown(raw), message=str(e))
+                )
         return problems or ValidRow(line, tuple(values))
 
     def _joined(self, cells: list[str]) -> str:

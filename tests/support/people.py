@@ -5,8 +5,20 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-FIELDS = ["username", "student_number", "national_id", "first_name", "last_name", "email",
-          "phone", "birth_date", "role", "faculty", "is_active", "date_joined"]
+FIELDS = [
+    "username",
+    "student_number",
+    "national_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "role",
+    "faculty",
+    "is_active",
+    "date_joined",
+]
 
 
 def national_id(i: int) -> str:

@@ -26,15 +26,17 @@ def free_port() -> int:
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
-    env.update({
-        "DM_NATS_URL": settings.nats_url,
-        "DM_DATABASE_URL": settings.database_url,
-        "DM_BUS_PREFIX": settings.bus_prefix,
-        "DM_IMPORTS_ROOT": str(settings.imports_path),
-        "DM_DATA_DIR": str(settings.data_path),
-        "DM_IMPORT_CHUNK_SIZE": str(settings.import_chunk_size),
-        "DM_LOG_FORMAT": "json",
-    })
+    env.update(
+        {
+            "DM_NATS_URL": settings.nats_url,
+            "DM_DATABASE_URL": settings.database_url,
+            "DM_BUS_PREFIX": settings.bus_prefix,
+            "DM_IMPORTS_ROOT": str(settings.imports_path),
+            "DM_DATA_DIR": str(settings.data_path),
+            "DM_IMPORT_CHUNK_SIZE": str(settings.import_chunk_size),
+            "DM_LOG_FORMAT": "json",
+        }
+    )
     env.update(extra)
     return env
 
@@ -42,8 +44,9 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
 @contextmanager
 def running(module: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         yield proc
     finally:
@@ -56,8 +59,9 @@ def running(module: str, env: dict[str, str], log: Path) -> Iterator[subprocess.
                 proc.wait()
 
 
-def wait_for_log(log: Path, needle: str, proc: subprocess.Popen[bytes],
-                 timeout: float = 30.0) -> None:
+def wait_for_log(
+    log: Path, needle: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if log.exists() and needle in log.read_text(errors="replace"):
@@ -68,8 +72,9 @@ def wait_for_log(log: Path, needle: str, proc: subprocess.Popen[bytes],
     raise AssertionError(f"{needle!r} not seen in {log}:\n{log.read_text(errors='replace')}")
 
 
-def wait_for_http(url: str, proc: subprocess.Popen[bytes], log: Path,
-                  timeout: float = 30.0) -> None:
+def wait_for_http(
+    url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

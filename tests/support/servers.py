@@ -45,8 +45,9 @@ def start_servers(tmp: Path) -> Servers:
     return Servers(nats_url=nats_url, admin_database_url=db_url, stoppers=stoppers)
 
 
-def _containers(nats_url: str, db_url: str,
-                stoppers: list[Callable[[], None]]) -> tuple[str, str]:  # pragma: no cover
+def _containers(
+    nats_url: str, db_url: str, stoppers: list[Callable[[], None]]
+) -> tuple[str, str]:  # pragma: no cover
     from testcontainers.core.container import DockerContainer
     from testcontainers.postgres import PostgresContainer
 
@@ -107,8 +108,12 @@ async def delete_streams(servers: Servers, prefix: str) -> None:
     try:
         js = nc.jetstream()
         base = Subjects(prefix)
-        for stream in (base.commands_stream, base.events_stream, base.progress_stream,
-                       f"OBJ_{base.object_store}"):
+        for stream in (
+            base.commands_stream,
+            base.events_stream,
+            base.progress_stream,
+            f"OBJ_{base.object_store}",
+        ):
             with contextlib.suppress(Exception):
                 await js.delete_stream(stream)
     finally:

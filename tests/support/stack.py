@@ -49,7 +49,8 @@ def run_stack(settings: Settings, workdir: Path, *, importers: int = 1) -> Itera
         for n in range(importers):
             log = workdir / f"importer-{n}.log"
             proc = stack_ctx.enter_context(
-                running("services.importer", dict(env, DM_WORKER_NAME=f"importer-{n}"), log))
+                running("services.importer", dict(env, DM_WORKER_NAME=f"importer-{n}"), log)
+            )
             wait_for_log(log, "importer ready", proc)
             stack.logs.append(log)
         log = workdir / "gateway.log"

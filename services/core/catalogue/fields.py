@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 __all__ = [
     "Field",
@@ -20,8 +20,8 @@ __all__ = [
     "parse_datetime",
     "parse_email",
     "parse_iran_national_id",
-    "parse_phone",
     "parse_pattern",
+    "parse_phone",
 ]
 
 
@@ -73,7 +73,7 @@ def parse_datetime(text: str) -> datetime:
     except ValueError as e:
         raise FieldError(f"{text!r} is not a valid date and time (expected ISO 8601)") from e
     # a time without an offset is taken as UTC so stored instants never depend on the server
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

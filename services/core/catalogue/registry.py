@@ -77,9 +77,7 @@ USER = Model(
             parse_pattern(r"[0-9]+", "a student number (digits only)"),
             max_length=20,
         ),
-        Field(
-            "national_id", "varchar(10)", parse_iran_national_id, required=True, unique=True
-        ),
+        Field("national_id", "varchar(10)", parse_iran_national_id, required=True, unique=True),
         Field("first_name", "varchar(150)", required=True, max_length=150),
         Field("last_name", "varchar(150)", required=True, max_length=150),
         Field("email", "varchar(254)", parse_email, required=True, max_length=254, unique=True),

@@ -38,15 +38,17 @@ def job_view(state: JobState) -> dict[str, Any]:
 
 
 class JobCommands:
-    def __init__(self, engine: AsyncEngine, subjects: Subjects, service: str,
-                 on_commit: Callable[[], None]) -> None:
+    def __init__(
+        self, engine: AsyncEngine, subjects: Subjects, service: str, on_commit: Callable[[], None]
+    ) -> None:
         self.engine = engine
         self.subjects = subjects
         self.service = service
         self.on_commit = on_commit
 
-    async def _apply(self, job_id: str, decide: Callable[[JobState | None], list[JobEvent]],
-                     *, lock: bool = True) -> Reply:
+    async def _apply(
+        self, job_id: str, decide: Callable[[JobState | None], list[JobEvent]], *, lock: bool = True
+    ) -> Reply:
         try:
             async with self.engine.begin() as conn:
                 state = await load(conn, job_id, lock=lock)
@@ -54,8 +56,7 @@ class JobCommands:
         except DecisionError as e:
             return Reply(ok=False, error=ErrorInfo(code=e.code, message=e.message))
         except ConcurrencyError as e:
-            return Reply(ok=False, error=ErrorInfo(code="conflict", message=str(e),
-                                                   retryable=True))
+            return Reply(ok=False, error=ErrorInfo(code="conflict", message=str(e), retryable=True))
         self.on_commit()
         return Reply(ok=True, data=job_view(state) if state and not state.deleted else None)
 
@@ -78,8 +79,12 @@ class JobCommands:
                 state = await load(conn, job_id, lock=True)
                 events, command = decide_execute(state, job_id, actor, correlation_id)
                 state = await record(conn, self.subjects, state, events)
-                await enqueue(conn, self.subjects.command(self.service, "execute"), command,
-                              message_id=f"execute-{command.run_id}")
+                await enqueue(
+                    conn,
+                    self.subjects.command(self.service, "execute"),
+                    command,
+                    message_id=f"execute-{command.run_id}",
+                )
         except DecisionError as e:
             return Reply(ok=False, error=ErrorInfo(code=e.code, message=e.message))
         self.on_commit()

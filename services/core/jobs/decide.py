@@ -45,8 +45,9 @@ class DecisionError(Exception):
         self.message = message
 
 
-def _envelope(state: JobState | None, job_id: str, cmd_actor: str, correlation_id: str,
-              offset: int = 1) -> dict[str, object]:
+def _envelope(
+    state: JobState | None, job_id: str, cmd_actor: str, correlation_id: str, offset: int = 1
+) -> dict[str, object]:
     version = (state.version if state else 0) + offset
     return event_fields(stream_of(job_id), version, cmd_actor, correlation_id)
 
@@ -100,8 +101,9 @@ def decide_delete(state: JobState | None, cmd: DeleteJob) -> list[JobEvent]:
     return [JobDeleted(**env, job_id=cmd.job_id)]  # type: ignore[arg-type]
 
 
-def decide_execute(state: JobState | None, job_id: str, actor: str,
-                   correlation_id: str) -> tuple[list[JobEvent], ExecuteJob]:
+def decide_execute(
+    state: JobState | None, job_id: str, actor: str, correlation_id: str
+) -> tuple[list[JobEvent], ExecuteJob]:
     """Queue a new run; the returned command goes to the commands stream."""
     job = _require(state, job_id)
     if job.status in BUSY:
@@ -121,12 +123,16 @@ def decide_cancel(state: JobState | None, cmd: CancelJob) -> list[JobEvent]:
         return [
             JobCancelled(
                 **env,  # type: ignore[arg-type]
-                job_id=cmd.job_id, run_id=job.run_id, statistics=job.statistics,
+                job_id=cmd.job_id,
+                run_id=job.run_id,
+                statistics=job.statistics,
             )
         ]
     if job.status == "running":
         if job.cancel_requested:
             return []
         return [JobCancelRequested(**env, job_id=cmd.job_id)]  # type: ignore[arg-type]
-    raise DecisionError("conflict", f"job {cmd.job_id} is {job.status}; only queued or running "
-                        "jobs can be cancelled")
+    raise DecisionError(
+        "conflict",
+        f"job {cmd.job_id} is {job.status}; only queued or running jobs can be cancelled",
+    )

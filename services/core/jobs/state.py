@@ -89,7 +89,7 @@ def evolve(state: JobState | None, event: JobEvent) -> JobState | None:
     return _apply(state, event)
 
 
-def _apply(state: JobState, event: JobEvent) -> JobState:  # noqa: PLR0911 - one branch per event
+def _apply(state: JobState, event: JobEvent) -> JobState:
     if isinstance(event, JobUpdated):
         changes = {
             k: v
