@@ -14,11 +14,13 @@ Definitions (create/update/delete/cancel) use request/reply on ``<p>.req.<servic
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_PREFIX", "Subjects"]
 
 DEFAULT_PREFIX = "dm"
+_PREFIX = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,15 @@ class Subjects:
     """Names of streams and subjects under one prefix."""
 
     prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        # lowercase letters, digits and '_' only: upper-casing for stream names is then
+        # one-to-one, so two prefixes can never share a stream
+        if not _PREFIX.fullmatch(self.prefix):
+            raise ValueError(
+                f"bus prefix {self.prefix!r} must be lowercase letters, digits and '_', "
+                "starting with a letter"
+            )
 
     # streams
     @property
@@ -46,7 +57,7 @@ class Subjects:
 
     @property
     def _stream_base(self) -> str:
-        return self.prefix.upper().replace(".", "_").replace("-", "_")
+        return self.prefix.upper()
 
     # subject families (wildcards bound to streams)
     @property

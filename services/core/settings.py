@@ -18,6 +18,8 @@
 | DM_SYNC_BATCH_SIZE       | 500                     | records per sync batch                    |
 | DM_LOG_LEVEL             | INFO                    | logging level                             |
 | DM_LOG_FORMAT            | auto                    | ``json``, ``console`` or ``auto``         |
+| DM_WORKER_NAME           | host-pid                | name of this worker in logs and events    |
+| DM_ACK_WAIT_SECONDS      | 60                      | a dead worker's job moves on after this   |
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     log_format: str = "auto"
     worker_name: str = ""
+    ack_wait_seconds: int = 60
 
     @property
     def imports_path(self) -> Path:
@@ -71,6 +74,7 @@ _INT_FIELDS = {
     "max_file_size",
     "backup_retention_days",
     "sync_batch_size",
+    "ack_wait_seconds",
 }
 
 
@@ -101,7 +105,8 @@ def _parse(name: str, raw: str) -> object:
 
 
 def _check(settings: Settings) -> None:
-    for name in ("import_chunk_size", "export_chunk_size", "max_file_size", "sync_batch_size"):
+    for name in ("import_chunk_size", "export_chunk_size", "max_file_size", "sync_batch_size",
+                 "ack_wait_seconds"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"DM_{name.upper()} must be positive")
     db = settings.database_url

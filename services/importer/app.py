@@ -30,8 +30,6 @@ from services.importer.runner import JobRunner
 __all__ = ["SERVICE", "build_app"]
 
 SERVICE = "importer"
-ACK_WAIT_SECONDS = 60.0
-HEARTBEAT_SECONDS = 10.0
 BUSY_RETRY_SECONDS = 5.0
 
 log = get_logger(__name__)
@@ -46,7 +44,7 @@ class _Runtime:
 
 
 def build_app(
-    settings: Settings, *, nats_url: str, database_url: str, ack_wait: float = ACK_WAIT_SECONDS
+    settings: Settings, *, nats_url: str, database_url: str
 ) -> tuple[FastStream, NatsBroker]:
     subjects = Subjects(settings.bus_prefix)
     broker = make_broker(nats_url, name=f"{SERVICE}-{settings.worker_name or os.getpid()}")
@@ -89,12 +87,12 @@ def build_app(
         stream=JStream(subjects.commands_stream, declare=False),
         durable=subjects.durable(SERVICE),
         pull_sub=PullSub(batch_size=1, timeout=5.0),
-        config=ConsumerConfig(ack_wait=ack_wait),
+        config=ConsumerConfig(ack_wait=float(settings.ack_wait_seconds)),
         ack_policy=AckPolicy.MANUAL,
     )
     async def execute_job(cmd: ExecuteJob, msg: NatsMessage) -> None:
         with bind(job_id=cmd.job_id, correlation_id=cmd.correlation_id, run_id=cmd.run_id):
-            await _execute(rt().runner, cmd, msg)
+            await _execute(rt().runner, cmd, msg, settings.ack_wait_seconds / 3)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -131,8 +129,9 @@ def build_app(
     return app, broker
 
 
-async def _execute(runner: JobRunner, cmd: ExecuteJob, msg: NatsMessage) -> None:
-    heartbeat = asyncio.create_task(_keep_alive(msg))
+async def _execute(runner: JobRunner, cmd: ExecuteJob, msg: NatsMessage,
+                   heartbeat_every: float) -> None:
+    heartbeat = asyncio.create_task(_keep_alive(msg, heartbeat_every))
     try:
         await runner.run(cmd)
     except RunBusy:
@@ -148,9 +147,9 @@ async def _execute(runner: JobRunner, cmd: ExecuteJob, msg: NatsMessage) -> None
     await msg.ack()
 
 
-async def _keep_alive(msg: NatsMessage) -> None:
+async def _keep_alive(msg: NatsMessage, every: float) -> None:
     """Tell JetStream the work is still going, so it is not handed to another replica."""
     while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+        await asyncio.sleep(every)
         with contextlib.suppress(Exception):
             await msg.in_progress()

@@ -23,6 +23,7 @@ __all__ = ["CsvSource", "Record", "detect_delimiter", "detect_encoding", "looks_
 
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = ",;\t|"
+LIKELY_LEGACY = ["cp1256", "cp1252"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,8 @@ def looks_binary(sample: bytes) -> bool:
     return controls > max(len(sample) // 100, 2)
 
 
-def detect_encoding(sample: bytes) -> str:
+def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
+    """The sample's encoding; ``complete`` says the sample is the whole file."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -55,8 +57,12 @@ def detect_encoding(sample: bytes) -> str:
         sample.decode("utf-8")
     except UnicodeDecodeError as e:
         # a multi-byte character cut at the end of the sample is still UTF-8
-        if e.start < len(sample) - 4:
-            best = from_bytes(sample).best()
+        if complete or e.start < len(sample) - 4:
+            # Excel on Windows saves Persian as cp1256 and Latin as cp1252: weigh those
+            # first, since short samples fool an open-ended guess
+            best = from_bytes(sample, cp_isolation=LIKELY_LEGACY).best() or from_bytes(
+                sample
+            ).best()
             if best is None:
                 raise JobFailure(
                     "unreadable_file",
@@ -94,7 +100,8 @@ class CsvSource:
                 "unreadable_file", f"{path.name} is not a text file (control bytes throughout)"
             )
         try:
-            self.encoding = encoding or detect_encoding(sample)
+            whole = len(sample) < SAMPLE_BYTES
+            self.encoding = encoding or detect_encoding(sample, complete=whole)
             codecs.lookup(self.encoding)
         except LookupError as e:
             self.close()

@@ -88,13 +88,23 @@ async def create_database(servers: Servers) -> tuple[str, str]:
 
 
 async def drop_database(servers: Servers, name: str) -> None:
+    import asyncio
+
     import asyncpg
 
-    admin = await asyncpg.connect(servers.admin_database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    # a killed worker's backends may still be going away: try again briefly
+    for attempt in range(5):
+        try:
+            admin = await asyncpg.connect(servers.admin_database_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+            return
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def delete_streams(servers: Servers, prefix: str) -> None:

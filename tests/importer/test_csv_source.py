@@ -1,0 +1,197 @@
+"""CsvSource over small files written to tmp_path: encodings, delimiters, line numbers."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from services.importer.csv_source import CsvSource, Record
+from services.importer.errors import JobFailure
+
+# Persian names that cp1256 can encode (it has no Persian yeh, U+06CC)
+PERSIAN = ["محمد احمدزاده", "زهرا کامران", "پرستو گلزار", "ژاله چمن", "حسن"]
+
+
+def read_all(path: Path, **options: str) -> tuple[list[str], list[Record], CsvSource]:
+    source = CsvSource(path, **options)
+    try:
+        header = source.header()
+        records = list(source.records())
+    finally:
+        source.close()
+    return header, records, source
+
+
+def cells(records: list[Record]) -> list[list[str]]:
+    return [r.cells for r in records]
+
+
+def start_line(text: str, first_cell: str) -> int:
+    """1-based line of the record whose first cell is ``first_cell``."""
+    return text[: text.index("\n" + first_cell) + 1].count("\n") + 1
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Path:
+    """Where each test writes its input file."""
+    return tmp_path / "input.csv"
+
+
+def test_utf8(write: Path) -> None:
+    write.write_text("username,first_name\nu1,Ali\nu2,Sara\n", encoding="utf-8")
+    header, records, source = read_all(write)
+    assert source.encoding == "utf-8"
+    assert source.delimiter == ","
+    assert header == ["username", "first_name"]
+    assert cells(records) == [["u1", "Ali"], ["u2", "Sara"]]
+    assert [r.line for r in records] == [2, 3]
+
+
+def test_utf8_with_bom(write: Path) -> None:
+    write.write_bytes(codecs.BOM_UTF8 + "username,first_name\nu1,علی\n".encode())
+    header, records, _ = read_all(write)
+    assert header == ["username", "first_name"]
+    assert not header[0].startswith("\ufeff")
+    assert cells(records) == [["u1", "علی"]]
+
+
+def test_utf16_le_with_bom_and_tabs(write: Path) -> None:
+    text = "username\tfirst_name\r\n" + "".join(f"u{i}\t{n}\r\n" for i, n in enumerate(PERSIAN))
+    write.write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    header, records, source = read_all(write)
+    assert source.delimiter == "\t"
+    assert header == ["username", "first_name"]
+    assert cells(records) == [[f"u{i}", n] for i, n in enumerate(PERSIAN)]
+
+
+def test_cp1256_persian(write: Path) -> None:
+    text = "username,first_name\n" + "".join(f"u{i},{n}\n" for i, n in enumerate(PERSIAN))
+    write.write_bytes(text.encode("cp1256"))
+    header, records, _ = read_all(write)
+    assert header == ["username", "first_name"]
+    assert [r.cells[1] for r in records] == PERSIAN
+
+
+def test_cp1256_with_non_ascii_only_at_the_end(write: Path) -> None:
+    name = PERSIAN[-1]
+    write.write_bytes(f"username,first_name\nu1,{name}\n".encode("cp1256"))
+    _, records, _ = read_all(write)
+    assert cells(records) == [["u1", name]]
+
+
+@pytest.mark.parametrize("delimiter", [";", "|", "\t", ","])
+def test_delimiter_detected(write: Path, delimiter: str) -> None:
+    rows = [["username", "email", "role"], ["u1", "a@x.example", "staff"],
+            ["u2", "b@x.example", "student"]]
+    write.write_text("".join(delimiter.join(r) + "\n" for r in rows), encoding="utf-8")
+    header, records, source = read_all(write)
+    assert source.delimiter == delimiter
+    assert header == rows[0]
+    assert cells(records) == rows[1:]
+
+
+def test_explicit_delimiter_wins(write: Path) -> None:
+    write.write_text("a;b,c\n1;2,3\n", encoding="utf-8")
+    header, records, _ = read_all(write, delimiter=";")
+    assert header == ["a", "b,c"]
+    assert cells(records) == [["1", "2,3"]]
+
+
+def test_quoted_fields_and_line_numbers(write: Path) -> None:
+    text = (
+        'id,note\n'
+        'r1,"first line\nsecond line"\n'
+        'r2,"she said ""hi"""\n'
+        'r3,"a,b"\n'
+    )
+    write.write_text(text, encoding="utf-8")
+    _, records, _ = read_all(write)
+    assert cells(records) == [
+        ["r1", "first line\nsecond line"],
+        ["r2", 'she said "hi"'],
+        ["r3", "a,b"],
+    ]
+    assert [r.line for r in records] == [start_line(text, f"r{i}") for i in (1, 2, 3)]
+    assert records[1].line == records[0].line + 2  # the embedded newline counts
+
+
+def test_crlf_line_endings(write: Path) -> None:
+    text = "a,b\r\n1,2\r\n3,\"x\r\ny\"\r\n5,6\r\n"
+    write.write_bytes(text.encode())
+    header, records, _ = read_all(write)
+    assert header == ["a", "b"]
+    assert cells(records) == [["1", "2"], ["3", "x\r\ny"], ["5", "6"]]
+    assert [r.line for r in records] == [start_line(text.replace("\r\n", "\n"), c)
+                                         for c in ("1", "3", "5")]
+
+
+def test_blank_lines_skipped(write: Path) -> None:
+    text = "a,b\n\n1,2\n   \n\n3,4\n\n"
+    write.write_text(text, encoding="utf-8")
+    _, records, _ = read_all(write)
+    assert cells(records) == [["1", "2"], ["3", "4"]]
+    assert [r.line for r in records] == [start_line(text, "1"), start_line(text, "3")]
+
+
+def test_header_cells_are_stripped(write: Path) -> None:
+    write.write_text(" username , email \nu1,a@x.example\n", encoding="utf-8")
+    header, _, _ = read_all(write)
+    assert header == ["username", "email"]
+
+
+def test_empty_file(write: Path) -> None:
+    write.write_bytes(b"")
+    with pytest.raises(JobFailure) as caught:
+        read_all(write)
+    assert caught.value.code == "empty_file"
+
+
+def test_binary_file(write: Path) -> None:
+    write.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(JobFailure) as caught:
+        CsvSource(write)
+    assert caught.value.code == "unreadable_file"
+
+
+def test_explicit_encoding(write: Path) -> None:
+    text = "username,first_name\n" + "".join(f"u{i},{n}\n" for i, n in enumerate(PERSIAN))
+    write.write_bytes(text.encode("cp1256"))
+    header, records, source = read_all(write, encoding="cp1256")
+    assert source.encoding == "cp1256"
+    assert header == ["username", "first_name"]
+    assert [r.cells[1] for r in records] == PERSIAN
+
+
+def test_explicit_encoding_overrides_detection(write: Path) -> None:
+    # valid UTF-8 bytes, but the job says latin-1: each byte becomes one character
+    write.write_bytes("name\ncafé\n".encode())
+    _, records, _ = read_all(write, encoding="latin-1")
+    assert cells(records) == [["café".encode().decode("latin-1")]]
+
+
+def test_unknown_encoding(write: Path) -> None:
+    write.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(JobFailure) as caught:
+        CsvSource(write, encoding="no-such-encoding")
+    assert caught.value.code == "bad_option"
+    assert "no-such-encoding" in caught.value.message
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_bytes_read_reaches_total(write: Path, encoding: str) -> None:
+    lines = ["id,name"] + [f"{i},name number {i}" for i in range(20_000)]
+    write.write_bytes(("\n".join(lines) + "\n").encode(encoding))  # utf-16 adds a BOM
+    source = CsvSource(write)
+    try:
+        assert source.bytes_total == write.stat().st_size
+        source.header()
+        records = source.records()
+        next(records)
+        assert 0 < source.bytes_read < source.bytes_total
+        rest = list(records)
+        assert len(rest) == len(lines) - 2
+        assert source.bytes_read == source.bytes_total
+    finally:
+        source.close()

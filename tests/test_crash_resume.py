@@ -1,0 +1,115 @@
+"""kill -9 the importer mid-job: another replica resumes after the last checkpoint and the
+table ends exactly as if nothing had happened, with each rejected row counted once."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import signal
+import uuid
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import nats
+import pytest
+
+from contracts.base import Reply
+from contracts.jobs import CreateJob, RequestRun
+from contracts.subjects import Subjects
+from services.core.settings import Settings
+from tests.support.people import FIELDS, person
+from tests.support.processes import running, service_env, wait_for_log
+
+pytestmark = pytest.mark.e2e
+
+ROWS = 120_000
+BAD_EVERY = 1_000
+
+
+def write_file(path: Path) -> int:
+    bad = 0
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        for i in range(1, ROWS + 1):
+            row = person(3_000_000 + i)
+            if i % BAD_EVERY == 0:
+                row["email"] = "not an email"
+                bad += 1
+            writer.writerow(row)
+    return bad
+
+
+async def _job(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow("SELECT * FROM dm.jobs WHERE id = $1", job_id)
+    return row
+
+
+async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
+    settings: Settings, subjects: Subjects, imports_root: Path, tmp_path: Path
+) -> None:
+    bad = write_file(imports_root / "big.csv")
+    env = service_env(settings, DM_ACK_WAIT_SECONDS="3", DM_IMPORT_CHUNK_SIZE="500")
+    job_id = str(uuid.uuid4())
+    db = await asyncpg.connect(settings.database_url)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        first_log = tmp_path / "first.log"
+        with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
+            wait_for_log(first_log, "importer ready", p)
+            for verb, cmd in (
+                ("create", CreateJob(correlation_id="c", actor="registrar", job_id=job_id,
+                                     title="big", job_type="import", model_name="users.User",
+                                     format="csv", file_path="big.csv")),
+                ("request_run", RequestRun(correlation_id="c", actor="registrar",
+                                           job_id=job_id)),
+            ):
+                msg = await nc.request(subjects.request("importer", verb),
+                                       msgspec.json.encode(cmd), timeout=10)
+                assert msgspec.json.decode(msg.data, type=Reply).ok
+            for _ in range(300):
+                job = await _job(db, job_id)
+                if job["last_row"] >= 10_000:
+                    break
+                await asyncio.sleep(0.05)
+            assert job["status"] == "running"
+            assert job["last_row"] < ROWS, "finished before it could be killed"
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        killed_at = (await _job(db, job_id))["last_row"]
+
+        second_log = tmp_path / "second.log"
+        with running("services.importer", dict(env, DM_WORKER_NAME="second"), second_log) as p:
+            wait_for_log(second_log, "importer ready", p)
+            for _ in range(1200):
+                job = await _job(db, job_id)
+                if job["status"] in ("completed", "failed"):
+                    break
+                await asyncio.sleep(0.1)
+        assert job["status"] == "completed", job["error_message"]
+        stats = job["statistics"]
+        stats = msgspec.json.decode(stats) if isinstance(stats, str) else stats
+        assert stats["rows_read"] == ROWS
+        assert stats["rows_imported"] == ROWS - bad
+        assert stats["rows_rejected"] == bad
+
+        count = await db.fetchval(
+            "SELECT count(*) FROM users_user WHERE username LIKE 'p3%'")
+        assert count == ROWS - bad
+        rejections = await db.fetchval(
+            "SELECT count(DISTINCT row) FROM dm.job_rejections WHERE job_id = $1", job_id)
+        total = await db.fetchval(
+            "SELECT count(*) FROM dm.job_rejections WHERE job_id = $1", job_id)
+        assert rejections == total == bad
+        starts = await db.fetch(
+            "SELECT data FROM dm.events WHERE stream = $1 AND type = 'job.started' "
+            "ORDER BY version", f"job-{job_id}")
+        assert len(starts) == 2
+        resumed = msgspec.json.decode(starts[1]["data"]) if isinstance(
+            starts[1]["data"], str) else starts[1]["data"]
+        assert resumed["worker"] == "second"
+        assert resumed["resumed_from_row"] == killed_at > 0
+    finally:
+        await nc.close()
+        await db.close()
