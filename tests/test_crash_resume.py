@@ -59,14 +59,24 @@ async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
         with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
             wait_for_log(first_log, "importer ready", p)
             for verb, cmd in (
-                ("create", CreateJob(correlation_id="c", actor="registrar", job_id=job_id,
-                                     title="big", job_type="import", model_name="users.User",
-                                     format="csv", file_path="big.csv")),
-                ("request_run", RequestRun(correlation_id="c", actor="registrar",
-                                           job_id=job_id)),
+                (
+                    "create",
+                    CreateJob(
+                        correlation_id="c",
+                        actor="registrar",
+                        job_id=job_id,
+                        title="big",
+                        job_type="import",
+                        model_name="users.User",
+                        format="csv",
+                        file_path="big.csv",
+                    ),
+                ),
+                ("request_run", RequestRun(correlation_id="c", actor="registrar", job_id=job_id)),
             ):
-                msg = await nc.request(subjects.request("importer", verb),
-                                       msgspec.json.encode(cmd), timeout=10)
+                msg = await nc.request(
+                    subjects.request("importer", verb), msgspec.json.encode(cmd), timeout=10
+                )
                 assert msgspec.json.decode(msg.data, type=Reply).ok
             for _ in range(300):
                 job = await _job(db, job_id)
@@ -94,20 +104,26 @@ async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
         assert stats["rows_imported"] == ROWS - bad
         assert stats["rows_rejected"] == bad
 
-        count = await db.fetchval(
-            "SELECT count(*) FROM users_user WHERE username LIKE 'p3%'")
+        count = await db.fetchval("SELECT count(*) FROM users_user WHERE username LIKE 'p3%'")
         assert count == ROWS - bad
         rejections = await db.fetchval(
-            "SELECT count(DISTINCT row) FROM dm.job_rejections WHERE job_id = $1", job_id)
+            "SELECT count(DISTINCT row) FROM dm.job_rejections WHERE job_id = $1", job_id
+        )
         total = await db.fetchval(
-            "SELECT count(*) FROM dm.job_rejections WHERE job_id = $1", job_id)
+            "SELECT count(*) FROM dm.job_rejections WHERE job_id = $1", job_id
+        )
         assert rejections == total == bad
         starts = await db.fetch(
             "SELECT data FROM dm.events WHERE stream = $1 AND type = 'job.started' "
-            "ORDER BY version", f"job-{job_id}")
+            "ORDER BY version",
+            f"job-{job_id}",
+        )
         assert len(starts) == 2
-        resumed = msgspec.json.decode(starts[1]["data"]) if isinstance(
-            starts[1]["data"], str) else starts[1]["data"]
+        resumed = (
+            msgspec.json.decode(starts[1]["data"])
+            if isinstance(starts[1]["data"], str)
+            else starts[1]["data"]
+        )
         assert resumed["worker"] == "second"
         assert resumed["resumed_from_row"] == killed_at > 0
     finally:

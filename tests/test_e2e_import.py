@@ -398,7 +398,9 @@ async def test_logs_follow_one_job_across_gateway_and_importer(
     final, _ = follow(client, stack, "alice", job_id)
     assert final["status"] == "completed"
     for log in stack.logs:
-        lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+        text = log.read_text().splitlines()
+        assert all(x.startswith("{") for x in text), "every log line is JSON off a terminal"
+        lines = [json.loads(x) for x in text]
         mine = [x for x in lines if x.get("job_id") == job_id]
         assert mine, f"no line about the job in {log.name}"
         assert all(x.get("correlation_id") == "trace-me-123" for x in mine), mine

@@ -105,8 +105,13 @@ def _parse(name: str, raw: str) -> object:
 
 
 def _check(settings: Settings) -> None:
-    for name in ("import_chunk_size", "export_chunk_size", "max_file_size", "sync_batch_size",
-                 "ack_wait_seconds"):
+    for name in (
+        "import_chunk_size",
+        "export_chunk_size",
+        "max_file_size",
+        "sync_batch_size",
+        "ack_wait_seconds",
+    ):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"DM_{name.upper()} must be positive")
     db = settings.database_url

@@ -21,6 +21,7 @@ def main() -> None:
         port=settings.gateway_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # keep the structured handler set up above
     )
 
 

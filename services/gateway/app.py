@@ -86,4 +86,5 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
         route_handlers=[JobController, job_events, upload_file, asyncapi_json, healthz],
         lifespan=[lifespan],
         openapi_config=openapi,
+        logging_config=None,  # the service's structured logging is already in place
     )

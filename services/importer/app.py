@@ -129,8 +129,9 @@ def build_app(
     return app, broker
 
 
-async def _execute(runner: JobRunner, cmd: ExecuteJob, msg: NatsMessage,
-                   heartbeat_every: float) -> None:
+async def _execute(
+    runner: JobRunner, cmd: ExecuteJob, msg: NatsMessage, heartbeat_every: float
+) -> None:
     heartbeat = asyncio.create_task(_keep_alive(msg, heartbeat_every))
     try:
         await runner.run(cmd)

@@ -60,9 +60,9 @@ def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
         if complete or e.start < len(sample) - 4:
             # Excel on Windows saves Persian as cp1256 and Latin as cp1252: weigh those
             # first, since short samples fool an open-ended guess
-            best = from_bytes(sample, cp_isolation=LIKELY_LEGACY).best() or from_bytes(
-                sample
-            ).best()
+            best = (
+                from_bytes(sample, cp_isolation=LIKELY_LEGACY).best() or from_bytes(sample).best()
+            )
             if best is None:
                 raise JobFailure(
                     "unreadable_file",

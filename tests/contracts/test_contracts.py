@@ -94,31 +94,84 @@ _EVT: dict[str, Any] = {
 }
 
 SAMPLES: list[msgspec.Struct] = [
-    CreateJob(**_CMD, job_id="j1", title="Users", job_type="import", model_name="users.User",
-              format="csv", file_path="in/users.csv", options=_OPTIONS),
-    UpdateJob(**_CMD, job_id="j1", title="New", model_name="users.User", format="xlsx",
-              file_path="in/u.xlsx", options=_OPTIONS),
+    CreateJob(
+        **_CMD,
+        job_id="j1",
+        title="Users",
+        job_type="import",
+        model_name="users.User",
+        format="csv",
+        file_path="in/users.csv",
+        options=_OPTIONS,
+    ),
+    UpdateJob(
+        **_CMD,
+        job_id="j1",
+        title="New",
+        model_name="users.User",
+        format="xlsx",
+        file_path="in/u.xlsx",
+        options=_OPTIONS,
+    ),
     DeleteJob(**_CMD, job_id="j1"),
     ExecuteJob(**_CMD, job_id="j1", run_id="r1"),
     RequestRun(**_CMD, job_id="j1"),
     CancelJob(**_CMD, job_id="j1"),
-    JobCreated(**_EVT, job_id="j1", title="Users", job_type="export", model_name="users.User",
-               format="jsonl", file_path="out/u.jsonl", options=_OPTIONS, created_by="admin"),
-    JobUpdated(**_EVT, job_id="j1", title="T", model_name="users.User", format="json",
-               file_path="x.json", options=_OPTIONS),
+    JobCreated(
+        **_EVT,
+        job_id="j1",
+        title="Users",
+        job_type="export",
+        model_name="users.User",
+        format="jsonl",
+        file_path="out/u.jsonl",
+        options=_OPTIONS,
+        created_by="admin",
+    ),
+    JobUpdated(
+        **_EVT,
+        job_id="j1",
+        title="T",
+        model_name="users.User",
+        format="json",
+        file_path="x.json",
+        options=_OPTIONS,
+    ),
     JobDeleted(**_EVT, job_id="j1"),
     JobQueued(**_EVT, job_id="j1", run_id="r1"),
     JobStarted(**_EVT, job_id="j1", run_id="r1", worker="w-7", resumed_from_row=500),
-    JobCheckpointed(**_EVT, job_id="j1", run_id="r1", last_row=1000, statistics=_STATS,
-                    rejected=_REJECTED, percent=42.5),
+    JobCheckpointed(
+        **_EVT,
+        job_id="j1",
+        run_id="r1",
+        last_row=1000,
+        statistics=_STATS,
+        rejected=_REJECTED,
+        percent=42.5,
+    ),
     JobCompleted(**_EVT, job_id="j1", run_id="r1", statistics=_STATS),
-    JobFailed(**_EVT, job_id="j1", run_id="r1", statistics=_STATS,
-              error=ErrorInfo(code="missing_column", message="no email", retryable=True)),
+    JobFailed(
+        **_EVT,
+        job_id="j1",
+        run_id="r1",
+        statistics=_STATS,
+        error=ErrorInfo(code="missing_column", message="no email", retryable=True),
+    ),
     JobCancelRequested(**_EVT, job_id="j1"),
     JobCancelled(**_EVT, job_id="j1", run_id="r1", statistics=_STATS),
-    JobProgress(correlation_id="corr-1", job_id="j1", run_id="r1", status="running",
-                rows_read=10, rows_imported=7, rows_rejected=3, percent=12.5, bytes_read=100,
-                bytes_total=800, message="chunk 2"),
+    JobProgress(
+        correlation_id="corr-1",
+        job_id="j1",
+        run_id="r1",
+        status="running",
+        rows_read=10,
+        rows_imported=7,
+        rows_rejected=3,
+        percent=12.5,
+        bytes_read=100,
+        bytes_total=800,
+        message="chunk 2",
+    ),
 ]
 
 
@@ -137,7 +190,8 @@ def test_samples_cover_every_message_class() -> None:
     declared = {
         obj
         for obj in vars(jobs).values()
-        if isinstance(obj, type) and issubclass(obj, Command | Event | Progress)
+        if isinstance(obj, type)
+        and issubclass(obj, Command | Event | Progress)
         and obj not in (Command, Event, Progress)
     }
     assert declared == set(UNION_OF), "a message class is missing from JobCommand/Event/Progress"
@@ -193,8 +247,9 @@ def test_unknown_tag_is_refused() -> None:
 
 
 def _schema_text(union: Any) -> str:
-    return json.dumps(msgspec.json.schema(union), indent=2, sort_keys=True,
-                      ensure_ascii=False) + "\n"
+    return (
+        json.dumps(msgspec.json.schema(union), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(UNIONS))
@@ -213,10 +268,14 @@ def test_schema_snapshot(name: str) -> None:
     assert path.is_file(), f"missing snapshot {path}. {hint}"
     committed = path.read_text(encoding="utf-8")
     if json.loads(committed) != json.loads(current):
-        diff = "".join(difflib.unified_diff(
-            committed.splitlines(keepends=True), current.splitlines(keepends=True),
-            fromfile=f"committed/{name}.json", tofile=f"current/{name}.json",
-        ))
+        diff = "".join(
+            difflib.unified_diff(
+                committed.splitlines(keepends=True),
+                current.splitlines(keepends=True),
+                fromfile=f"committed/{name}.json",
+                tofile=f"current/{name}.json",
+            )
+        )
         pytest.fail(f"{hint}\n{diff}")
 
 

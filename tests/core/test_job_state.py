@@ -75,24 +75,44 @@ def fold(events: list[JobEvent]) -> JobState:
 
 
 def created(log: Log) -> JobCreated:
-    return JobCreated(**log.env(), job_id=JOB, title="Users", job_type="import",
-                      model_name="users.User", format="csv", file_path="users.csv",
-                      options=JobOptions(mode="upsert"), created_by="registrar")
+    return JobCreated(
+        **log.env(),
+        job_id=JOB,
+        title="Users",
+        job_type="import",
+        model_name="users.User",
+        format="csv",
+        file_path="users.csv",
+        options=JobOptions(mode="upsert"),
+        created_by="registrar",
+    )
 
 
 def stats(read: int, rejected: int, chunks: int) -> JobStatistics:
-    return JobStatistics(rows_read=read, rows_imported=read - rejected, rows_rejected=rejected,
-                         chunks_committed=chunks, rows_inserted=read - rejected)
+    return JobStatistics(
+        rows_read=read,
+        rows_imported=read - rejected,
+        rows_rejected=rejected,
+        chunks_committed=chunks,
+        rows_inserted=read - rejected,
+    )
 
 
 def rejected_rows(first_row: int, count: int) -> list[RejectedRow]:
-    return [RejectedRow(row=first_row + i, column="email", value=f"bad{i}",
-                        message="not a valid email address") for i in range(count)]
+    return [
+        RejectedRow(
+            row=first_row + i, column="email", value=f"bad{i}", message="not a valid email address"
+        )
+        for i in range(count)
+    ]
 
 
 def running(log: Log) -> list[JobEvent]:
-    return [created(log), JobQueued(**log.env(), job_id=JOB, run_id=RUN),
-            JobStarted(**log.env(), job_id=JOB, run_id=RUN, worker="w1")]
+    return [
+        created(log),
+        JobQueued(**log.env(), job_id=JOB, run_id=RUN),
+        JobStarted(**log.env(), job_id=JOB, run_id=RUN, worker="w1"),
+    ]
 
 
 # --- evolve ---------------------------------------------------------------------------------
@@ -124,10 +144,24 @@ def test_successful_run() -> None:
     first = stats(read=1000, rejected=3, chunks=1)
     second = stats(read=2000, rejected=5, chunks=2)
     events += [
-        JobCheckpointed(**log.env(), job_id=JOB, run_id=RUN, last_row=1001, statistics=first,
-                        rejected=rejected_rows(10, 3), percent=40.0),
-        JobCheckpointed(**log.env(), job_id=JOB, run_id=RUN, last_row=2001, statistics=second,
-                        rejected=rejected_rows(1500, 2), percent=80.0),
+        JobCheckpointed(
+            **log.env(),
+            job_id=JOB,
+            run_id=RUN,
+            last_row=1001,
+            statistics=first,
+            rejected=rejected_rows(10, 3),
+            percent=40.0,
+        ),
+        JobCheckpointed(
+            **log.env(),
+            job_id=JOB,
+            run_id=RUN,
+            last_row=2001,
+            statistics=second,
+            rejected=rejected_rows(1500, 2),
+            percent=80.0,
+        ),
     ]
     mid = fold(events)
     assert mid.status == "running"
@@ -161,11 +195,17 @@ def test_errors_are_capped_over_checkpoints() -> None:
     for n in range(chunks):
         batch = rejected_rows(n * 1000, per_chunk)
         all_rejected += batch
-        events.append(JobCheckpointed(
-            **log.env(), job_id=JOB, run_id=RUN, last_row=(n + 1) * 1000,
-            statistics=stats(read=(n + 1) * 1000, rejected=(n + 1) * per_chunk, chunks=n + 1),
-            rejected=batch, percent=25.0 * (n + 1),
-        ))
+        events.append(
+            JobCheckpointed(
+                **log.env(),
+                job_id=JOB,
+                run_id=RUN,
+                last_row=(n + 1) * 1000,
+                statistics=stats(read=(n + 1) * 1000, rejected=(n + 1) * per_chunk, chunks=n + 1),
+                rejected=batch,
+                percent=25.0 * (n + 1),
+            )
+        )
     state = fold(events)
     assert len(state.errors) == MAX_ERRORS_SHOWN
     assert state.errors == tuple(all_rejected[:MAX_ERRORS_SHOWN])
@@ -177,8 +217,9 @@ def test_resumed_start_keeps_first_start_time() -> None:
     log = Log()
     events = running(log)
     first_start = log.version
-    events.append(JobStarted(**log.env(), job_id=JOB, run_id=RUN, worker="w2",
-                             resumed_from_row=1000))
+    events.append(
+        JobStarted(**log.env(), job_id=JOB, run_id=RUN, worker="w2", resumed_from_row=1000)
+    )
     state = fold(events)
     assert state.status == "running"
     assert state.started_at == Log.at(first_start)
@@ -188,9 +229,15 @@ def test_failed_keeps_error_message() -> None:
     log = Log()
     events = running(log)
     partial = stats(read=1000, rejected=0, chunks=1)
-    events.append(JobFailed(**log.env(), job_id=JOB, run_id=RUN, statistics=partial,
-                            error=ErrorInfo(code="missing_column",
-                                            message="missing required column(s): email")))
+    events.append(
+        JobFailed(
+            **log.env(),
+            job_id=JOB,
+            run_id=RUN,
+            statistics=partial,
+            error=ErrorInfo(code="missing_column", message="missing required column(s): email"),
+        )
+    )
     state = fold(events)
     assert state.status == "failed"
     assert state.error_message == "missing required column(s): email"
@@ -205,8 +252,11 @@ def test_cancel_requested_then_cancelled() -> None:
     asked = fold(events)
     assert asked.cancel_requested
     assert asked.status == "running"
-    events.append(JobCancelled(**log.env(), job_id=JOB, run_id=RUN,
-                               statistics=stats(read=10, rejected=0, chunks=1)))
+    events.append(
+        JobCancelled(
+            **log.env(), job_id=JOB, run_id=RUN, statistics=stats(read=10, rejected=0, chunks=1)
+        )
+    )
     cancelled = fold(events)
     assert cancelled.status == "cancelled"
     assert cancelled.completed_at == Log.at(log.version)
@@ -216,12 +266,17 @@ def test_new_run_resets_counters() -> None:
     log = Log()
     events = running(log)
     events += [
-        JobCheckpointed(**log.env(), job_id=JOB, run_id=RUN, last_row=500,
-                        statistics=stats(read=500, rejected=2, chunks=1),
-                        rejected=rejected_rows(3, 2), percent=50.0),
+        JobCheckpointed(
+            **log.env(),
+            job_id=JOB,
+            run_id=RUN,
+            last_row=500,
+            statistics=stats(read=500, rejected=2, chunks=1),
+            rejected=rejected_rows(3, 2),
+            percent=50.0,
+        ),
         JobCancelRequested(**log.env(), job_id=JOB),
-        JobFailed(**log.env(), job_id=JOB, run_id=RUN,
-                  error=ErrorInfo(code="x", message="boom")),
+        JobFailed(**log.env(), job_id=JOB, run_id=RUN, error=ErrorInfo(code="x", message="boom")),
         JobQueued(**log.env(), job_id=JOB, run_id="run-2"),
     ]
     state = fold(events)
@@ -266,10 +321,10 @@ def state_with(status: str, **changes: Any) -> JobState:
     if status in ("running", "completed", "failed", "cancelled"):
         events.append(JobStarted(**log.env(), job_id=JOB, run_id=RUN, worker="w1"))
     finish: dict[str, JobEvent] = {
-        "completed": JobCompleted(**log.env(), job_id=JOB, run_id=RUN,
-                                  statistics=JobStatistics()),
-        "failed": JobFailed(**log.env(), job_id=JOB, run_id=RUN,
-                            error=ErrorInfo(code="x", message="y")),
+        "completed": JobCompleted(**log.env(), job_id=JOB, run_id=RUN, statistics=JobStatistics()),
+        "failed": JobFailed(
+            **log.env(), job_id=JOB, run_id=RUN, error=ErrorInfo(code="x", message="y")
+        ),
         "cancelled": JobCancelled(**log.env(), job_id=JOB, run_id=RUN),
     }
     if status in finish:
@@ -280,8 +335,15 @@ def state_with(status: str, **changes: Any) -> JobState:
 
 
 def create_cmd() -> CreateJob:
-    return CreateJob(**CMD, job_id=JOB, title="Users", job_type="import",
-                     model_name="users.User", format="csv", file_path="users.csv")
+    return CreateJob(
+        **CMD,
+        job_id=JOB,
+        title="Users",
+        job_type="import",
+        model_name="users.User",
+        format="csv",
+        file_path="users.csv",
+    )
 
 
 def test_create_new_job() -> None:
@@ -317,8 +379,9 @@ def test_update_delete_execute_on_busy_is_conflict(status: str) -> None:
         assert status in caught.value.message
 
 
-@pytest.mark.parametrize("state", [None, state_with("pending", deleted=True)],
-                         ids=["missing", "deleted"])
+@pytest.mark.parametrize(
+    "state", [None, state_with("pending", deleted=True)], ids=["missing", "deleted"]
+)
 def test_commands_on_missing_or_deleted_are_not_found(state: JobState | None) -> None:
     for attempt in (
         lambda: decide_update(state, UpdateJob(**CMD, job_id=JOB, title="x")),

@@ -18,15 +18,17 @@ def test_defaults_from_empty_env() -> None:
 
 
 def test_values_are_parsed() -> None:
-    settings = load_settings(env={
-        "DM_IMPORT_CHUNK_SIZE": "250",
-        "DM_GATEWAY_PORT": "9001",
-        "DM_MAX_FILE_SIZE": "2048",
-        "DM_ALLOWED_FORMATS": " CSV, Json ,,XLSX ",
-        "DM_BUS_PREFIX": "t1",
-        "DM_DATABASE_URL": "postgresql://dm@localhost:5432/dm",
-        "DM_UNRELATED": "ignored",
-    })
+    settings = load_settings(
+        env={
+            "DM_IMPORT_CHUNK_SIZE": "250",
+            "DM_GATEWAY_PORT": "9001",
+            "DM_MAX_FILE_SIZE": "2048",
+            "DM_ALLOWED_FORMATS": " CSV, Json ,,XLSX ",
+            "DM_BUS_PREFIX": "t1",
+            "DM_DATABASE_URL": "postgresql://dm@localhost:5432/dm",
+            "DM_UNRELATED": "ignored",
+        }
+    )
     assert settings.import_chunk_size == 250
     assert settings.gateway_port == 9001
     assert settings.max_file_size == 2048
@@ -54,16 +56,19 @@ def test_non_number_is_refused(raw: str) -> None:
     assert repr(raw) in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["DM_IMPORT_CHUNK_SIZE", "DM_EXPORT_CHUNK_SIZE",
-                                  "DM_MAX_FILE_SIZE", "DM_SYNC_BATCH_SIZE"])
+@pytest.mark.parametrize(
+    "name",
+    ["DM_IMPORT_CHUNK_SIZE", "DM_EXPORT_CHUNK_SIZE", "DM_MAX_FILE_SIZE", "DM_SYNC_BATCH_SIZE"],
+)
 @pytest.mark.parametrize("raw", ["0", "-5"])
 def test_sizes_must_be_positive(name: str, raw: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings(env={name: raw})
 
 
-@pytest.mark.parametrize("url", ["mysql://u@h/db", "sqlite:///x.db",
-                                 "postgresql+asyncpg://u@h/db", "localhost:5432"])
+@pytest.mark.parametrize(
+    "url", ["mysql://u@h/db", "sqlite:///x.db", "postgresql+asyncpg://u@h/db", "localhost:5432"]
+)
 def test_non_postgresql_database_url_is_refused(url: str) -> None:
     with pytest.raises(SettingsError, match="DM_DATABASE_URL"):
         load_settings(env={"DM_DATABASE_URL": url})
@@ -97,8 +102,9 @@ def outside(tmp_path: Path) -> Path:
     return outside
 
 
-@pytest.mark.parametrize("file_path", ["../x", "../outside/secret.csv", "a/../../x",
-                                       "a/b/../../../x"])
+@pytest.mark.parametrize(
+    "file_path", ["../x", "../outside/secret.csv", "a/../../x", "a/b/../../../x"]
+)
 def test_relative_escape_is_refused(root: Path, file_path: str) -> None:
     with pytest.raises(FileNotAllowedError, match="outside the imports root"):
         local_path(root, file_path)

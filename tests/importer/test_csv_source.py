@@ -83,8 +83,11 @@ def test_cp1256_with_non_ascii_only_at_the_end(write: Path) -> None:
 
 @pytest.mark.parametrize("delimiter", [";", "|", "\t", ","])
 def test_delimiter_detected(write: Path, delimiter: str) -> None:
-    rows = [["username", "email", "role"], ["u1", "a@x.example", "staff"],
-            ["u2", "b@x.example", "student"]]
+    rows = [
+        ["username", "email", "role"],
+        ["u1", "a@x.example", "staff"],
+        ["u2", "b@x.example", "student"],
+    ]
     write.write_text("".join(delimiter.join(r) + "\n" for r in rows), encoding="utf-8")
     header, records, source = read_all(write)
     assert source.delimiter == delimiter
@@ -100,12 +103,7 @@ def test_explicit_delimiter_wins(write: Path) -> None:
 
 
 def test_quoted_fields_and_line_numbers(write: Path) -> None:
-    text = (
-        'id,note\n'
-        'r1,"first line\nsecond line"\n'
-        'r2,"she said ""hi"""\n'
-        'r3,"a,b"\n'
-    )
+    text = 'id,note\nr1,"first line\nsecond line"\nr2,"she said ""hi"""\nr3,"a,b"\n'
     write.write_text(text, encoding="utf-8")
     _, records, _ = read_all(write)
     assert cells(records) == [
@@ -118,13 +116,14 @@ def test_quoted_fields_and_line_numbers(write: Path) -> None:
 
 
 def test_crlf_line_endings(write: Path) -> None:
-    text = "a,b\r\n1,2\r\n3,\"x\r\ny\"\r\n5,6\r\n"
+    text = 'a,b\r\n1,2\r\n3,"x\r\ny"\r\n5,6\r\n'
     write.write_bytes(text.encode())
     header, records, _ = read_all(write)
     assert header == ["a", "b"]
     assert cells(records) == [["1", "2"], ["3", "x\r\ny"], ["5", "6"]]
-    assert [r.line for r in records] == [start_line(text.replace("\r\n", "\n"), c)
-                                         for c in ("1", "3", "5")]
+    assert [r.line for r in records] == [
+        start_line(text.replace("\r\n", "\n"), c) for c in ("1", "3", "5")
+    ]
 
 
 def test_blank_lines_skipped(write: Path) -> None:

@@ -29,8 +29,18 @@ def national_id(first_nine: str) -> str:
 
 
 HEADER = [
-    "username", "student_number", "national_id", "first_name", "last_name", "email", "phone",
-    "birth_date", "role", "faculty", "is_active", "date_joined",
+    "username",
+    "student_number",
+    "national_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "role",
+    "faculty",
+    "is_active",
+    "date_joined",
 ]
 GOOD: dict[str, str] = {
     "username": "ali.rezaei",
