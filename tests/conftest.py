@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,12 +29,16 @@ from tests.support.servers import (
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    started = start_servers(tmp_path_factory.mktemp("servers"))
+def servers() -> Iterator[Servers]:
+    # not under pytest's numbered temp dirs: a second pytest session running at the same
+    # time prunes those, which would pull the data folder from under a running server
+    folder = Path(tempfile.mkdtemp(prefix="dm-test-servers-"))
+    started = start_servers(folder)
     try:
         yield started
     finally:
         started.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
