@@ -19,7 +19,14 @@ from charset_normalizer import from_bytes
 
 from services.importer.errors import JobFailure
 
-__all__ = ["CsvSource", "Record", "detect_delimiter", "detect_encoding", "looks_binary"]
+__all__ = [
+    "CellError",
+    "CsvSource",
+    "Record",
+    "detect_delimiter",
+    "detect_encoding",
+    "looks_binary",
+]
 
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = ",;\t|"
@@ -27,9 +34,21 @@ LIKELY_LEGACY = ["cp1256", "cp1252"]
 
 
 @dataclass(frozen=True, slots=True)
+class CellError:
+    """A cell the reader could not turn into text (an Excel error, a nested JSON object)."""
+
+    column: str | None
+    value: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
+    """One data record: where it starts (line, sheet row or array index) and its cells."""
+
     line: int
     cells: list[str]
+    errors: tuple[CellError, ...] = ()
 
 
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 13))

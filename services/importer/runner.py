@@ -207,7 +207,7 @@ class JobRunner:
             ctx.record_no += 1
             if ctx.record_no <= skip_to:
                 continue
-            checked = validator.check(record_.line, record_.cells)
+            checked = validator.check(record_.line, record_.cells, record_.errors)
             if isinstance(checked, ValidRow):
                 ctx.valid.append(checked)
             else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from contracts.jobs import RejectedRow
 from services.core.catalogue import Field, FieldError, Model
+from services.importer.csv_source import CellError
 from services.importer.errors import JobFailure
 
 __all__ = ["RowValidator", "ValidRow"]
@@ -64,7 +65,14 @@ class RowValidator:
     def columns(self) -> list[str]:
         return [f.name for f in self.fields]
 
-    def check(self, line: int, cells: list[str]) -> ValidRow | list[RejectedRow]:
+    def check(
+        self, line: int, cells: list[str], errors: Sequence[CellError] = ()
+    ) -> ValidRow | list[RejectedRow]:
+        if errors:
+            return [
+                RejectedRow(row=line, column=e.column, value=_shown(e.value), message=e.message)
+                for e in errors
+            ]
         if len(cells) != self.width:
             return [
                 RejectedRow(
