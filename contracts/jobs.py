@@ -25,6 +25,7 @@ __all__ = [
     "CreateJob",
     "DeleteJob",
     "ExecuteJob",
+    "ExportFilter",
     "JobCancelRequested",
     "JobCancelled",
     "JobCheckpointed",
@@ -54,13 +55,32 @@ JOB_STATUSES: tuple[str, ...] = ("pending", "queued", "running", "completed", "f
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 
+FilterOp = Literal[
+    "eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "in", "isnull"
+]
+
+
+class ExportFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """One condition of an export: ``field op value`` (``in`` takes a list)."""
+
+    field: str
+    op: FilterOp = "eq"
+    value: str | int | float | bool | list[str] | None = None
+
+
 class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """How a job reads and loads its file; every field has a safe default."""
+    """How a job reads and loads (import) or selects and writes (export) its data.
+
+    Every field has a safe default; fields that do not apply to a job's type are ignored.
+    """
 
     mode: ImportMode = "insert"
     encoding: str | None = None
     delimiter: str | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    fields: list[str] = msgspec.field(default_factory=list)
+    filters: list[ExportFilter] = msgspec.field(default_factory=list)
+    order_by: list[str] = msgspec.field(default_factory=list)
 
 
 class JobStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -207,11 +227,15 @@ class JobCheckpointed(Event, frozen=True, kw_only=True, tag="job.checkpointed"):
 
 
 class JobCompleted(Event, frozen=True, kw_only=True, tag="job.completed"):
-    """The run finished; some rows may have been rejected."""
+    """The run finished; some rows may have been rejected.
+
+    ``result_path`` names the file an export wrote (``upload:`` object), empty for imports.
+    """
 
     job_id: str
     run_id: str
     statistics: JobStatistics
+    result_path: str = ""
 
 
 class JobFailed(Event, frozen=True, kw_only=True, tag="job.failed"):

@@ -398,6 +398,8 @@ async def test_logs_follow_one_job_across_gateway_and_importer(
     final, _ = follow(client, stack, "alice", job_id)
     assert final["status"] == "completed"
     for log in stack.logs:
+        if log.name.startswith("exporter"):
+            continue  # this job never reaches the exporter
         text = log.read_text().splitlines()
         assert all(x.startswith("{") for x in text), "every log line is JSON off a terminal"
         lines = [json.loads(x) for x in text]

@@ -88,6 +88,7 @@ jobs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
+    Column("result_path", Text, nullable=False, server_default=""),
     Index("ix_jobs_created_by_created_at", "created_by", "created_at"),
 )
 

@@ -19,6 +19,7 @@ from services.core.logs import get_logger
 from services.core.migrate import migrate
 from services.core.settings import Settings
 from services.gateway.bus import ServiceClient
+from services.gateway.downloads import download_result
 from services.gateway.events import job_events
 from services.gateway.jobs import JobController
 from services.gateway.uploads import upload_file
@@ -83,7 +84,14 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
         security=[{"bearer": []}],
     )
     return Litestar(
-        route_handlers=[JobController, job_events, upload_file, asyncapi_json, healthz],
+        route_handlers=[
+            JobController,
+            job_events,
+            upload_file,
+            download_result,
+            asyncapi_json,
+            healthz,
+        ],
         lifespan=[lifespan],
         openapi_config=openapi,
         logging_config=None,  # the service's structured logging is already in place

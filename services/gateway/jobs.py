@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import Provide
 from litestar.exceptions import ClientException, NotFoundException
@@ -57,6 +58,8 @@ PUBLIC_FIELDS = (
 
 def job_json(data: dict[str, Any]) -> dict[str, Any]:
     view = {k: data.get(k) for k in PUBLIC_FIELDS}
+    if data.get("result_path"):
+        view["download_url"] = f"/api/data-management/jobs/{data['id']}/download/"
     for key in ("created_at", "updated_at", "started_at", "completed_at"):
         value = view[key]
         if value is not None and not isinstance(value, str):
@@ -84,12 +87,26 @@ async def load_visible_job(
 def _options(body: JobOptionsBody | None) -> JobOptions | None:
     if body is None:
         return None
-    return JobOptions(
-        mode=body.mode,
-        encoding=body.encoding,
-        delimiter=body.delimiter,
-        field_mapping=dict(body.field_mapping),
-    )
+    return msgspec.convert(msgspec.to_builtins(body), JobOptions)
+
+
+def _check_fields(model_name: str, options: JobOptionsBody | None) -> None:
+    """Every field an option names must be a field of the model (a clear 400 otherwise)."""
+    if options is None:
+        return
+    model = get_model(model_name)
+    named = [
+        *options.fields,
+        *(o.lstrip("-") for o in options.order_by),
+        *(f.field for f in options.filters),
+        *options.field_mapping.values(),
+    ]
+    for name in named:
+        if name not in model.field_names:
+            raise ClientException(
+                detail=f"unknown field {name!r} of {model.name} "
+                f"(fields: {', '.join(model.field_names)})"
+            )
 
 
 def _check_definition(
@@ -157,10 +174,9 @@ class JobController(Controller):
         """Define a job; ``file_path`` is an upload (``upload:...``) or in the imports root."""
         settings: Settings = request.app.state.settings
         _check_definition(settings, data.model_name, data.format, data.file_path)
+        _check_fields(data.model_name, data.options)
         if data.job_type == "import" and not data.file_path:
             raise ClientException(detail="an import job needs a file_path (upload the file first)")
-        if data.job_type == "export":
-            raise ClientException(detail="export jobs are not available yet")
         command = CreateJob(
             correlation_id=_correlation(request),
             actor=principal.username,

@@ -6,14 +6,28 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["JobCreateBody", "JobOptionsBody", "JobUpdateBody", "UploadResult"]
+__all__ = ["FilterBody", "JobCreateBody", "JobOptionsBody", "JobUpdateBody", "UploadResult"]
+
+
+class FilterBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    field: str
+    op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "in", "isnull"] = (
+        "eq"
+    )
+    value: str | int | float | bool | list[str] | None = None
 
 
 class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Import: ``mode``, ``encoding``, ``delimiter``, ``field_mapping`` (header → field).
+    Export: ``fields`` (and their order), ``filters``, ``order_by`` (``-field`` descends)."""
+
     mode: Literal["insert", "upsert", "skip"] = "insert"
     encoding: str | None = None
     delimiter: str | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    fields: list[str] = msgspec.field(default_factory=list)
+    filters: list[FilterBody] = msgspec.field(default_factory=list)
+    order_by: list[str] = msgspec.field(default_factory=list)
 
 
 class JobCreateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

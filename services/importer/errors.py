@@ -7,7 +7,7 @@ ImportError_ (root)
 
 from __future__ import annotations
 
-__all__ = ["ImporterError", "JobFailure", "RunBusy"]
+__all__ = ["ImporterError", "JobFailure"]
 
 
 class ImporterError(Exception):
@@ -21,7 +21,3 @@ class JobFailure(ImporterError):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class RunBusy(ImporterError):
-    """Another replica is running this job right now."""

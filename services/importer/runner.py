@@ -35,8 +35,8 @@ from contracts.jobs import (
 )
 from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
-from services.core.db import asyncpg_dsn
 from services.core.eventlog import event_fields
+from services.core.jobs.lease import job_lease
 from services.core.jobs.state import MAX_ERRORS_SHOWN, JobState, stream_of
 from services.core.jobs.store import load, record
 from services.core.logs import get_logger
@@ -44,7 +44,7 @@ from services.core.outbox import OutboxRelay
 from services.core.storage import StorageError, open_job_file
 from services.core.tables import events
 from services.importer.csv_source import CsvSource
-from services.importer.errors import JobFailure, RunBusy
+from services.importer.errors import JobFailure
 from services.importer.loader import ChunkLoader, ChunkResult
 from services.importer.validate import RowValidator, ValidRow
 
@@ -99,16 +99,10 @@ class JobRunner:
 
     async def run(self, cmd: ExecuteJob) -> None:
         """Raises ``RunBusy`` when another replica holds the job."""
-        dsn = asyncpg_dsn(self.engine.url.render_as_string(hide_password=False))
-        lock = await asyncpg.connect(dsn)
-        try:
-            if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", cmd.job_id):
-                raise RunBusy(cmd.job_id)
+        async with job_lease(self.engine, cmd.job_id):
             job = await self._claim(cmd)
             if job is not None:
                 await self._execute(job, cmd)
-        finally:
-            await lock.close()
 
     # --- claiming --------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""``dm-run``: embedded servers if needed, migrations, then the gateway and importers.
+"""``dm-run``: embedded servers if needed, migrations, then the gateway and the workers.
 
 Children get the resolved URLs through ``DM_NATS_URL`` / ``DM_DATABASE_URL`` so they never
 start embedded servers of their own. The first child to die, or SIGINT/SIGTERM/SIGHUP, stops
@@ -163,6 +163,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         children.append(_spawn("gateway", "services.gateway", env))
         for i in range(1, args.importers + 1):
             children.append(_spawn(f"importer-{i}", "services.importer", env))
+        children.append(_spawn("exporter-1", "services.exporter", env))
         print(_banner(settings, nats_url, database_url, run_file), flush=True)
         code = _supervise(children)
     except KeyboardInterrupt:

@@ -53,6 +53,10 @@ def run_stack(settings: Settings, workdir: Path, *, importers: int = 1) -> Itera
             )
             wait_for_log(log, "importer ready", proc)
             stack.logs.append(log)
+        log = workdir / "exporter.log"
+        proc = stack_ctx.enter_context(running("services.exporter", env, log))
+        wait_for_log(log, "exporter ready", proc)
+        stack.logs.append(log)
         log = workdir / "gateway.log"
         proc = stack_ctx.enter_context(running("services.gateway", env, log))
         wait_for_http(f"{stack.base_url}/healthz", proc, log)

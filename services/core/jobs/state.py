@@ -58,6 +58,7 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     cancel_requested: bool = False
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    result_path: str = ""
     deleted: bool = False
 
 
@@ -112,6 +113,7 @@ def _apply(state: JobState, event: JobEvent) -> JobState:
             cancel_requested=False,
             started_at=None,
             completed_at=None,
+            result_path="",
         )
     if isinstance(event, JobStarted):
         started = state.started_at or _at(event)
@@ -135,7 +137,12 @@ def _finish(state: JobState, event: JobEvent) -> JobState:
     at = _at(event)
     if isinstance(event, JobCompleted):
         return replace(
-            state, status="completed", statistics=event.statistics, progress=100.0, completed_at=at
+            state,
+            status="completed",
+            statistics=event.statistics,
+            progress=100.0,
+            completed_at=at,
+            result_path=event.result_path,
         )
     if isinstance(event, JobFailed):
         return replace(

@@ -1,0 +1,173 @@
+"""The FastStream app every job-owning service runs (importer, exporter).
+
+It answers the definition requests (create, update, delete, cancel, request_run) and pulls
+execute commands from the service's durable consumer, shared by all its replicas. Acks are
+explicit: done → ack; busy elsewhere or interrupted → nack with a delay (redelivery
+resumes); long runs send in-progress acks so JetStream does not hand them to another replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from faststream import FastStream
+from faststream.middlewares import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.base import Reply
+from contracts.jobs import CancelJob, CreateJob, DeleteJob, ExecuteJob, RequestRun, UpdateJob
+from contracts.subjects import Subjects
+from services.core.bus import ensure_object_store, ensure_streams, make_broker
+from services.core.db import make_engine
+from services.core.jobs.commands import JobCommands
+from services.core.jobs.lease import RunBusy
+from services.core.logs import bind, get_logger
+from services.core.migrate import migrate
+from services.core.outbox import OutboxRelay
+from services.core.settings import Settings
+
+__all__ = ["Runner", "RunnerParts", "build_job_worker_app"]
+
+BUSY_RETRY_SECONDS = 5.0
+
+log = get_logger(__name__)
+
+
+class Runner(Protocol):
+    async def run(self, cmd: ExecuteJob) -> None:
+        """Run one job to its end; raises ``RunBusy`` if another worker holds it."""
+
+
+@dataclass(frozen=True)
+class RunnerParts:
+    """What a service's runner is built from, once connections exist."""
+
+    engine: AsyncEngine
+    js: JetStreamContext
+    subjects: Subjects
+    relay: OutboxRelay
+    settings: Settings
+    worker: str
+
+
+def build_job_worker_app(
+    service: str,
+    settings: Settings,
+    *,
+    nats_url: str,
+    database_url: str,
+    make_runner: Callable[[RunnerParts], Runner],
+) -> tuple[FastStream, NatsBroker]:
+    subjects = Subjects(settings.bus_prefix)
+    worker = settings.worker_name or f"{socket.gethostname()}-{os.getpid()}"
+    broker = make_broker(nats_url, name=f"{service}-{worker}")
+    state: dict[str, JobCommands | Runner] = {}
+
+    def commands() -> JobCommands:
+        found = state["commands"]
+        assert isinstance(found, JobCommands)
+        return found
+
+    _register_requests(broker, subjects, service, commands)
+
+    @broker.subscriber(
+        subjects.command(service, "execute"),
+        stream=JStream(subjects.commands_stream, declare=False),
+        durable=subjects.durable(service),
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        config=ConsumerConfig(ack_wait=float(settings.ack_wait_seconds)),
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def execute_job(cmd: ExecuteJob, msg: NatsMessage) -> None:
+        with bind(job_id=cmd.job_id, correlation_id=cmd.correlation_id, run_id=cmd.run_id):
+            runner = state["runner"]
+            assert not isinstance(runner, JobCommands)
+            await _execute(runner, cmd, msg, settings.ack_wait_seconds / 3)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await broker.connect()
+        js = broker.config.connection_state.stream
+        await ensure_streams(js, subjects)
+        await ensure_object_store(js, subjects)
+        engine = make_engine(database_url)
+        await migrate(engine)
+        relay = OutboxRelay(engine, js)
+        state["commands"] = JobCommands(engine, subjects, service, relay.poke)
+        state["runner"] = make_runner(RunnerParts(engine, js, subjects, relay, settings, worker))
+        relay.start()
+        log.info(f"{service} ready", worker=worker)
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await engine.dispose()
+
+    return FastStream(broker, lifespan=lifespan), broker
+
+
+def _register_requests(
+    broker: NatsBroker, subjects: Subjects, service: str, commands: Callable[[], JobCommands]
+) -> None:
+    @broker.subscriber(subjects.request(service, "create"), queue=service)
+    async def create_job(cmd: CreateJob) -> Reply:
+        with bind(job_id=cmd.job_id, correlation_id=cmd.correlation_id):
+            log.info("create job", actor=cmd.actor, model=cmd.model_name)
+            return await commands().create(cmd)
+
+    @broker.subscriber(subjects.request(service, "update"), queue=service)
+    async def update_job(cmd: UpdateJob) -> Reply:
+        with bind(job_id=cmd.job_id, correlation_id=cmd.correlation_id):
+            return await commands().update(cmd)
+
+    @broker.subscriber(subjects.request(service, "delete"), queue=service)
+    async def delete_job(cmd: DeleteJob) -> Reply:
+        with bind(job_id=cmd.job_id, correlation_id=cmd.correlation_id):
+            return await commands().delete(cmd)
+
+    @broker.subscriber(subjects.request(service, "cancel"), queue=service)
+    async def cancel_job(cmd: CancelJob) -> Reply:
+        with bind(job_id=cmd.job_id, correlation_id=cmd.correlation_id):
+            log.info("cancel job", actor=cmd.actor)
+            return await commands().cancel(cmd)
+
+    @broker.subscriber(subjects.request(service, "request_run"), queue=service)
+    async def request_run(cmd: RequestRun) -> Reply:
+        with bind(job_id=cmd.job_id, correlation_id=cmd.correlation_id):
+            log.info("run requested", actor=cmd.actor)
+            return await commands().execute(cmd.job_id, cmd.actor, cmd.correlation_id)
+
+
+async def _execute(
+    runner: Runner, cmd: ExecuteJob, msg: NatsMessage, heartbeat_every: float
+) -> None:
+    heartbeat = asyncio.create_task(_keep_alive(msg, heartbeat_every))
+    try:
+        await runner.run(cmd)
+    except RunBusy:
+        await msg.nack(delay=BUSY_RETRY_SECONDS)
+        return
+    except Exception:
+        # the database or bus went away: leave the command for redelivery, which resumes
+        log.exception("run interrupted; it will be redelivered")
+        await msg.nack(delay=BUSY_RETRY_SECONDS)
+        return
+    finally:
+        heartbeat.cancel()
+    await msg.ack()
+
+
+async def _keep_alive(msg: NatsMessage, every: float) -> None:
+    """Tell JetStream the work is still going, so it is not handed to another replica."""
+    while True:
+        await asyncio.sleep(every)
+        with contextlib.suppress(Exception):
+            await msg.in_progress()

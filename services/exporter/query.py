@@ -1,0 +1,74 @@
+"""The SELECT of an export, built only from catalogue names; values go as parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from contracts.jobs import ExportFilter
+from services.core.catalogue import Model
+from services.exporter.errors import ExportFailure
+
+__all__ = ["ExportQuery", "build_query"]
+
+_OPS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class ExportQuery:
+    columns: list[str]
+    sql: str
+    count_sql: str
+    args: list[object]
+
+
+def _field(model: Model, name: str, what: str) -> str:
+    if name not in model.field_names:
+        raise ExportFailure(
+            "unknown_field",
+            f"{what} names unknown field {name!r} of "
+            f"{model.name} (fields: {', '.join(model.field_names)})",
+        )
+    return name
+
+
+def _condition(model: Model, f: ExportFilter, args: list[object]) -> str:
+    column = _q(_field(model, f.field, "a filter"))
+    sql_type = model.field(f.field).sql_type
+    if f.op == "isnull":
+        return f"{column} IS {'' if f.value in (True, None, 'true') else 'NOT '}NULL"
+    if f.op == "in":
+        values = f.value if isinstance(f.value, list) else [f.value]
+        args.append([str(v) for v in values])
+        return f"{column}::text = ANY(${len(args)}::text[])"
+    if f.op in ("contains", "startswith"):
+        text = str(f.value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args.append(f"%{text}%" if f.op == "contains" else f"{text}%")
+        return f"{column}::text LIKE ${len(args)}"
+    args.append(None if f.value is None else str(f.value))
+    return f"{column} {_OPS[f.op]} ${len(args)}::text::{sql_type}"
+
+
+def build_query(
+    model: Model, fields: Sequence[str], filters: Sequence[ExportFilter], order_by: Sequence[str]
+) -> ExportQuery:
+    """Raises ``ExportFailure`` naming an unknown field."""
+    columns = [_field(model, f, "fields") for f in fields] or list(model.field_names)
+    args: list[object] = []
+    where = " AND ".join(_condition(model, f, args) for f in filters) or "true"
+    order = []
+    for item in order_by or [model.natural_key]:
+        desc = item.startswith("-")
+        order.append(f"{_q(_field(model, item.lstrip('-'), 'order_by'))}{' DESC' if desc else ''}")
+    table = f"{_q(model.schema)}.{_q(model.table)}"
+    select = ", ".join(_q(c) for c in columns)
+    return ExportQuery(
+        columns=columns,
+        sql=f"SELECT {select} FROM {table} WHERE {where} ORDER BY {', '.join(order)}",
+        count_sql=f"SELECT count(*) FROM {table} WHERE {where}",
+        args=args,
+    )

@@ -1,0 +1,259 @@
+"""One run of an export job: select with a server-side cursor, write, store, finish.
+
+Rows are fetched ``DM_EXPORT_CHUNK_SIZE`` at a time and written straight to a temporary
+file, which then goes to the object store under ``exports/<job>/<run>-<date>.<ext>``, so
+each scheduled run leaves its own dated file and any gateway replica can serve it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.base import ErrorInfo
+from contracts.jobs import (
+    TERMINAL_STATUSES,
+    ExecuteJob,
+    JobCancelled,
+    JobCheckpointed,
+    JobCompleted,
+    JobEvent,
+    JobFailed,
+    JobProgress,
+    JobQueued,
+    JobStarted,
+    JobStatistics,
+)
+from contracts.subjects import Subjects
+from services.core.catalogue import UnknownModelError, get_model
+from services.core.eventlog import event_fields
+from services.core.jobs.lease import job_lease
+from services.core.jobs.state import JobState, stream_of
+from services.core.jobs.store import load, record
+from services.core.logs import get_logger
+from services.core.outbox import OutboxRelay
+from services.core.storage import UPLOAD_SCHEME
+from services.exporter.errors import ExportFailure
+from services.exporter.query import ExportQuery, build_query
+from services.exporter.writers import open_writer
+
+__all__ = ["ExportRunner"]
+
+log = get_logger(__name__)
+
+PROGRESS_EVERY_SECONDS = 0.5
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class ExportRunner:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        js: JetStreamContext,
+        subjects: Subjects,
+        relay: OutboxRelay,
+        chunk_size: int,
+        worker: str,
+    ) -> None:
+        self.engine = engine
+        self.js = js
+        self.subjects = subjects
+        self.relay = relay
+        self.chunk_size = chunk_size
+        self.worker = worker
+
+    async def run(self, cmd: ExecuteJob) -> None:
+        async with job_lease(self.engine, cmd.job_id):
+            job = await self._claim(cmd)
+            if job is None:
+                return
+            stats = JobStatistics()
+            try:
+                result, stats = await self._export(job, cmd)
+            except _Cancelled:
+                return
+            except ExportFailure as e:
+                await self._end(
+                    job.id,
+                    cmd,
+                    JobFailed,
+                    error=ErrorInfo(code=e.code, message=e.message),
+                    statistics=stats,
+                )
+                return
+            await self._end(job.id, cmd, JobCompleted, statistics=stats, result_path=result)
+
+    async def _claim(self, cmd: ExecuteJob) -> JobState | None:
+        async with self.engine.begin() as conn:
+            job = await load(conn, cmd.job_id, lock=True)
+            if job is None:
+                return None
+            events: list[JobEvent] = []
+            if job.run_id != cmd.run_id:
+                if job.status in {"queued", "running"}:
+                    return None
+                events.append(JobQueued(**self._env(job, cmd, 0), job_id=job.id, run_id=cmd.run_id))
+            elif job.status in TERMINAL_STATUSES:
+                return None
+            # an export has no useful checkpoint: a resumed run writes its file afresh
+            events.append(
+                JobStarted(
+                    **self._env(job, cmd, len(events)),
+                    job_id=job.id,
+                    run_id=cmd.run_id,
+                    worker=self.worker,
+                )
+            )
+            job = await record(conn, self.subjects, job, events)
+        self.relay.poke()
+        return job
+
+    def _env(self, job: JobState, cmd: ExecuteJob, offset: int) -> dict[str, Any]:
+        return event_fields(
+            stream_of(job.id), job.version + 1 + offset, cmd.actor, cmd.correlation_id
+        )
+
+    async def _export(self, job: JobState, cmd: ExecuteJob) -> tuple[str, JobStatistics]:
+        try:
+            model = get_model(job.model_name)
+        except UnknownModelError as e:
+            raise ExportFailure("unknown_model", str(e)) from e
+        opts = job.options
+        query = build_query(model, opts.fields, opts.filters, opts.order_by)
+        fd, tmp = tempfile.mkstemp(prefix="dm-export-", suffix=f".{job.format}")
+        os.close(fd)
+        try:
+            written = await self._write(job, cmd, query, Path(tmp))
+            name = self._object_name(job, cmd)
+            store = await self.js.object_store(self.subjects.object_store)
+            with open(tmp, "rb") as source:
+                await store.put(name, source)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return UPLOAD_SCHEME + name, JobStatistics(rows_read=written, rows_imported=written)
+
+    def _object_name(self, job: JobState, cmd: ExecuteJob) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        base = Path(job.file_path).stem if job.file_path else job.model_name.replace(".", "_")
+        return f"exports/{job.id}/{base}-{stamp}-{cmd.run_id[:8]}.{job.format}"
+
+    async def _write(self, job: JobState, cmd: ExecuteJob, query: ExportQuery, path: Path) -> int:
+        writer = open_writer(job.format, path, query.columns)
+        written = 0
+        last = 0.0
+        try:
+            async with self.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+                total = int(await raw.fetchval(query.count_sql, *query.args))
+                async with raw.transaction(isolation="repeatable_read", readonly=True):
+                    cursor = raw.cursor(query.sql, *query.args, prefetch=self.chunk_size)
+                    async for row in cursor:
+                        writer.write(tuple(row))
+                        written += 1
+                        if (
+                            written % self.chunk_size == 0
+                            and time.monotonic() - last > PROGRESS_EVERY_SECONDS
+                        ):
+                            last = time.monotonic()
+                            await self._check_cancel(job, cmd, written)
+                            await self._progress(job, cmd, "running", written, total)
+        finally:
+            writer.close()
+        return written
+
+    async def _check_cancel(self, job: JobState, cmd: ExecuteJob, written: int) -> None:
+        async with self.engine.begin() as conn:
+            current = await load(conn, job.id, lock=True)
+            if current is None or current.run_id != cmd.run_id or current.status != "running":
+                raise _Cancelled
+            if current.cancel_requested:
+                stats = JobStatistics(rows_read=written)
+                await record(
+                    conn,
+                    self.subjects,
+                    current,
+                    [
+                        JobCancelled(
+                            **self._env(current, cmd, 0),
+                            job_id=job.id,
+                            run_id=cmd.run_id,
+                            statistics=stats,
+                        )
+                    ],
+                )
+                self.relay.poke()
+                await self._progress(job, cmd, "cancelled", written, written)
+                raise _Cancelled
+            await record(
+                conn,
+                self.subjects,
+                current,
+                [
+                    JobCheckpointed(
+                        **self._env(current, cmd, 0),
+                        job_id=job.id,
+                        run_id=cmd.run_id,
+                        last_row=written,
+                        statistics=JobStatistics(rows_read=written),
+                    )
+                ],
+            )
+
+    async def _end(
+        self, job_id: str, cmd: ExecuteJob, kind: type[JobCompleted | JobFailed], **fields: Any
+    ) -> None:
+        async with self.engine.begin() as conn:
+            job = await load(conn, job_id, lock=True)
+            if job is None or job.run_id != cmd.run_id or job.status != "running":
+                return
+            event = kind(**self._env(job, cmd, 0), job_id=job_id, run_id=cmd.run_id, **fields)
+            await record(conn, self.subjects, job, [event])
+        self.relay.poke()
+        stats: JobStatistics = fields["statistics"]
+        status = "completed" if kind is JobCompleted else "failed"
+        error = fields.get("error")
+        await self._progress(
+            job, cmd, status, stats.rows_read, stats.rows_read, error.message if error else ""
+        )
+        log.info("export finished", job_id=job_id, status=status, rows=stats.rows_read)
+
+    async def _progress(
+        self,
+        job: JobState,
+        cmd: ExecuteJob,
+        status: str,
+        written: int,
+        total: int,
+        message: str = "",
+    ) -> None:
+        percent = 100.0 if status == "completed" else round(100.0 * written / max(total, 1), 2)
+        progress = JobProgress(
+            correlation_id=cmd.correlation_id,
+            job_id=job.id,
+            run_id=cmd.run_id,
+            status=status,  # type: ignore[arg-type]
+            rows_read=written,
+            rows_imported=written,
+            rows_rejected=0,
+            percent=min(percent, 100.0),
+            message=message,
+        )
+        with contextlib.suppress(Exception):
+            await self.js.publish(
+                self.subjects.progress("job", job.id), msgspec.json.encode(progress)
+            )

@@ -1,0 +1,130 @@
+"""Streamed writers for CSV, JSON, JSON Lines and XLSX, one row at a time.
+
+Text that a spreadsheet would run as a formula (starting with ``=`` ``+`` ``-`` ``@``, tab
+or carriage return) is prefixed with an apostrophe in CSV and XLSX, where spreadsheets open
+it; JSON keeps values exact. Identifiers stay text, so leading zeros survive in XLSX.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+__all__ = ["RowWriter", "neutralise", "open_writer"]
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, str):
+        return neutralise(value)
+    return str(value)
+
+
+class RowWriter(Protocol):
+    def write(self, row: Sequence[Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CsvWriter:
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self._file = open(path, "w", newline="", encoding="utf-8-sig")  # noqa: SIM115
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(columns)
+
+    def write(self, row: Sequence[Any]) -> None:
+        self._writer.writerow([_as_text(v) for v in row])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class JsonLinesWriter:
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115
+        self._columns = list(columns)
+        self._encoder = msgspec.json.Encoder(decimal_format="number")
+
+    def _encode(self, row: Sequence[Any]) -> bytes:
+        return self._encoder.encode(dict(zip(self._columns, row, strict=True)))
+
+    def write(self, row: Sequence[Any]) -> None:
+        self._file.write(self._encode(row) + b"\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class JsonWriter(JsonLinesWriter):
+    """A JSON array written element by element, so memory stays flat."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        super().__init__(path, columns)
+        self._file.write(b"[")
+        self._first = True
+
+    def write(self, row: Sequence[Any]) -> None:
+        self._file.write((b"\n" if self._first else b",\n") + self._encode(row))
+        self._first = False
+
+    def close(self) -> None:
+        self._file.write(b"\n]\n")
+        self._file.close()
+
+
+class XlsxWriter:
+    """openpyxl's write-only mode streams rows to disk instead of keeping cells."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self._path = path
+        self._book = Workbook(write_only=True)
+        self._sheet = self._book.create_sheet("export")
+        self._sheet.append(list(columns))
+
+    def _cell(self, value: Any) -> Any:
+        if isinstance(value, str):
+            cell = WriteOnlyCell(self._sheet, value=neutralise(value))
+            cell.data_type = "s"  # text stays text: IDs keep their leading zeros
+            return cell
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.replace(tzinfo=None)  # Excel has no time zones; values are UTC
+        if isinstance(value, Decimal):
+            return float(value)
+        return value
+
+    def write(self, row: Sequence[Any]) -> None:
+        self._sheet.append([self._cell(v) for v in row])
+
+    def close(self) -> None:
+        self._book.save(self._path)
+
+
+_WRITERS: dict[str, type[CsvWriter | JsonLinesWriter | JsonWriter | XlsxWriter]] = {
+    "csv": CsvWriter,
+    "json": JsonWriter,
+    "jsonl": JsonLinesWriter,
+    "xlsx": XlsxWriter,
+}
+
+
+def open_writer(fmt: str, path: Path, columns: Sequence[str]) -> RowWriter:
+    return _WRITERS[fmt](path, columns)

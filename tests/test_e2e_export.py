@@ -1,0 +1,211 @@
+"""Exports end to end: HTTP and ``dm export``, every format, filters, safe spreadsheets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openpyxl
+import pytest
+
+from services.core.settings import load_settings
+from tests.support.people import FIELDS, person
+from tests.support.servers import Servers, create_database, delete_streams, drop_database
+from tests.support.stack import Stack, make_users, run_stack
+from tests.test_e2e_import import follow, upload
+
+pytestmark = pytest.mark.e2e
+
+COUNT = 300
+
+
+@pytest.fixture(scope="module")
+async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    workdir = tmp_path_factory.mktemp("export")
+    (workdir / "imports").mkdir()
+    url, name = await create_database(servers)
+    prefix = f"x{uuid.uuid4().hex[:10]}"
+    settings = load_settings(
+        env={},
+        nats_url=servers.nats_url,
+        database_url=url,
+        bus_prefix=prefix,
+        imports_root=str(workdir / "imports"),
+        data_dir=str(workdir / "data"),
+        export_chunk_size=50,
+    )
+    try:
+        with run_stack(settings, workdir) as running_stack:
+            running_stack.tokens = await make_users(
+                url, {"admin": True, "alice": False, "bob": False}
+            )
+            _load_people(running_stack, workdir)
+            yield running_stack
+    finally:
+        await delete_streams(servers, prefix)
+        await drop_database(servers, name)
+
+
+def _load_people(stack: Stack, workdir: Path) -> None:
+    path = workdir / "people.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        for i in range(1, COUNT + 1):
+            row = person(i)
+            if i == 7:
+                row["last_name"] = '=HYPERLINK("http://evil.example","click")'
+            if i % 2 == 0:
+                row["role"] = "staff"
+            writer.writerow(row)
+    with httpx.Client(timeout=30) as client:
+        job = _run(
+            client,
+            stack,
+            "alice",
+            {
+                "title": "people",
+                "job_type": "import",
+                "model_name": "users.User",
+                "format": "csv",
+                "file_path": upload(client, stack, "alice", path),
+            },
+        )
+        assert job["status"] == "completed"
+
+
+def _run(client: httpx.Client, stack: Stack, user: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = client.post(stack.api("jobs/"), json=body, headers=stack.headers(user))
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    r = client.post(stack.api(f"jobs/{job_id}/execute/"), headers=stack.headers(user))
+    assert r.status_code == 202, r.text
+    final, _ = follow(client, stack, user, job_id)
+    return final
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30.0) as c:
+        yield c
+
+
+def _export(client: httpx.Client, stack: Stack, fmt: str, **options: Any) -> bytes:
+    final = _run(
+        client,
+        stack,
+        "alice",
+        {
+            "title": "out",
+            "job_type": "export",
+            "model_name": "users.User",
+            "format": fmt,
+            "file_path": f"people.{fmt}",
+            "options": options,
+        },
+    )
+    assert final["status"] == "completed", final
+    r = client.get(stack.api(f"jobs/{final['id']}/download/"), headers=stack.headers("alice"))
+    assert r.status_code == 200, r.text
+    bob = client.get(stack.api(f"jobs/{final['id']}/download/"), headers=stack.headers("bob"))
+    assert bob.status_code == 404
+    return r.content
+
+
+async def test_csv_export_keeps_values_and_neutralises_formulas(
+    stack: Stack, client: httpx.Client
+) -> None:
+    data = _export(client, stack, "csv")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert len(rows) == COUNT
+    by_name = {r["username"]: r for r in rows}
+    first = person(1)
+    assert by_name["p0000001"]["student_number"] == first["student_number"]  # "0000000001"
+    assert by_name["p0000001"]["national_id"] == first["national_id"]
+    assert by_name["p0000007"]["last_name"].startswith("'=HYPERLINK")
+
+
+async def test_filtered_json_and_jsonl_exports(stack: Stack, client: httpx.Client) -> None:
+    options = {
+        "fields": ["username", "role", "student_number"],
+        "filters": [{"field": "role", "op": "eq", "value": "staff"}],
+        "order_by": ["-username"],
+    }
+    items = json.loads(_export(client, stack, "json", **options))
+    assert len(items) == COUNT // 2
+    assert list(items[0]) == ["username", "role", "student_number"]
+    assert {i["role"] for i in items} == {"staff"}
+    assert [i["username"] for i in items] == sorted((i["username"] for i in items), reverse=True)
+    lines = _export(client, stack, "jsonl", **options).decode().splitlines()
+    assert [json.loads(x) for x in lines] == items
+    # JSON keeps values exact: no formula prefix there
+    everyone = json.loads(_export(client, stack, "json", fields=["username", "last_name"]))
+    assert {
+        "username": "p0000007",
+        "last_name": '=HYPERLINK("http://evil.example","click")',
+    } in everyone
+
+
+async def test_xlsx_export_keeps_ids_as_text(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "out.xlsx"
+    path.write_bytes(_export(client, stack, "xlsx"))
+    sheet = openpyxl.load_workbook(path, read_only=True).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    header = list(rows[0])
+    assert len(rows) == COUNT + 1
+    by_name = {r[header.index("username")]: r for r in rows[1:]}
+    assert by_name["p0000001"][header.index("student_number")] == "0000000001"
+    assert str(by_name["p0000007"][header.index("last_name")]).startswith("'=")
+
+
+async def test_unknown_export_field_is_a_clear_400(stack: Stack, client: httpx.Client) -> None:
+    r = client.post(
+        stack.api("jobs/"),
+        headers=stack.headers("alice"),
+        json={
+            "title": "x",
+            "job_type": "export",
+            "model_name": "users.User",
+            "format": "csv",
+            "options": {"fields": ["username", "password"]},
+        },
+    )
+    assert r.status_code == 400
+    assert "password" in r.text
+
+
+async def test_dm_export_writes_the_file_locally(stack: Stack, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
+    env.update(DM_GATEWAY_URL=stack.base_url, DM_TOKEN=stack.tokens["alice"])
+    out = tmp_path / "users_export.csv"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dm")),
+            "export",
+            "--model",
+            "users.User",
+            "--output",
+            str(out),
+            "--format",
+            "csv",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == COUNT
