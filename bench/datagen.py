@@ -131,7 +131,7 @@ def write_csv(path: Path, count: int, *, faculty_shift: int = 0) -> None:
 
 
 def write_xlsx(path: Path, count: int) -> None:
-    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl import Workbook
 
     tmp = path.with_name(path.name + ".part")
     wb = Workbook(write_only=True)

@@ -24,7 +24,14 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from contracts.base import Reply
-from contracts.jobs import TERMINAL_STATUSES, CreateJob, JobFormat, JobOptions, RequestRun
+from contracts.jobs import (
+    TERMINAL_STATUSES,
+    CreateJob,
+    ImportMode,
+    JobFormat,
+    JobOptions,
+    RequestRun,
+)
 from contracts.jobs import UpdateJob as UpdateJobCmd
 from contracts.subjects import Subjects
 
@@ -138,7 +145,13 @@ class ImporterProcess:
 
     # --- life cycle ------------------------------------------------------------------
 
-    async def start(self, timeout: float = 60.0) -> None:
+    async def start(self, wait_seconds: float = 60.0) -> None:
+        self._spawn()
+        self._nc = await nats.connect(self.nats_url)
+        self._db = await asyncpg.connect(self.database_url)
+        await self._wait_ready(wait_seconds)
+
+    def _spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -150,15 +163,13 @@ class ImporterProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._nc = await nats.connect(self.nats_url)
-        self._db = await asyncpg.connect(self.database_url)
-        await self._wait_ready(timeout)
 
-    async def _wait_ready(self, timeout: float) -> None:
+    async def _wait_ready(self, wait_seconds: float) -> None:
         """Ready once it answers a definition request (its log is at WARNING, so quiet)."""
-        assert self._nc is not None and self.process is not None
+        assert self._nc is not None
+        assert self.process is not None
         probe = UpdateJobCmd(correlation_id="bench", actor="bench", job_id=str(uuid.uuid4()))
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"importer exited early; see {self.log_path}")
@@ -171,7 +182,7 @@ class ImporterProcess:
                 return
             except (NoRespondersError, NatsTimeoutError):
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"importer not ready after {timeout:.0f}s; see {self.log_path}")
+        raise RuntimeError(f"importer not ready after {wait_seconds:.0f}s; see {self.log_path}")
 
     async def stop(self) -> None:
         if self._nc is not None:
@@ -207,8 +218,8 @@ class ImporterProcess:
         file_path: str,
         *,
         fmt: JobFormat = "csv",
-        mode: str = "insert",
-        timeout: float = 7_200.0,
+        mode: ImportMode = "insert",
+        limit_seconds: float = 7_200.0,
     ) -> JobRun:
         """Create and run one import job; wall time from request_run to the terminal status."""
         assert self._db is not None
@@ -222,7 +233,7 @@ class ImporterProcess:
             model_name="users.User",
             format=fmt,
             file_path=file_path,
-            options=JobOptions(mode=mode),  # type: ignore[arg-type]
+            options=JobOptions(mode=mode),
         )
         reply = await self._request("create", create)
         if not reply.ok:
@@ -236,7 +247,7 @@ class ImporterProcess:
             )  # fmt: skip
             if not reply.ok:
                 raise RuntimeError(f"request_run refused: {reply.error}")
-            row = await self._wait_terminal(job_id, timeout)
+            row = await self._wait_terminal(job_id, limit_seconds)
             seconds = time.perf_counter() - started
         stats = row["statistics"]
         stats = msgspec.json.decode(stats) if isinstance(stats, str | bytes) else dict(stats)
@@ -255,9 +266,10 @@ class ImporterProcess:
             error_code=await self._error_code(job_id) if row["status"] == "failed" else "",
         )
 
-    async def _wait_terminal(self, job_id: str, timeout: float) -> asyncpg.Record:
-        assert self._db is not None and self.process is not None
-        deadline = time.monotonic() + timeout
+    async def _wait_terminal(self, job_id: str, limit_seconds: float) -> asyncpg.Record:
+        assert self._db is not None
+        assert self.process is not None
+        deadline = time.monotonic() + limit_seconds
         while True:
             row: asyncpg.Record | None = await self._db.fetchrow(
                 "SELECT status, statistics, error_message, started_at, completed_at "
@@ -269,7 +281,7 @@ class ImporterProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"importer died during job {job_id}; see {self.log_path}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"job {job_id} not finished after {timeout:.0f}s")
+                raise RuntimeError(f"job {job_id} not finished after {limit_seconds:.0f}s")
             await asyncio.sleep(POLL_SECONDS)
 
     async def _error_code(self, job_id: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import ijson  # type: ignore[import-untyped]
+import msgspec
 
 from services.importer.csv_source import CellError, Record
 from services.importer.errors import JobFailure
@@ -30,16 +31,13 @@ MAX_LEADING_NON_OBJECTS = 1000
 _WHITESPACE = b" \t\r\n"
 
 
+# json.dumps cannot write a Decimal as a number; msgspec can, without going through float
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
 def _compact(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_number_json)
+    text = _ENCODER.encode(value).decode("utf-8")
     return text if len(text) <= MAX_VALUE_SHOWN else text[:MAX_VALUE_SHOWN] + "…"
-
-
-def _number_json(value: object) -> object:
-    if isinstance(value, Decimal):
-        # json.dumps cannot write a Decimal; a float would lose digits, so write its text
-        return _decimal_text(value)
-    raise TypeError(f"unexpected {type(value).__name__}")
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -199,13 +197,14 @@ class JsonSource(_ObjectStream):
                 "objects (one per record), or JSON Lines",
             )
         self._raw.seek(start)
+        self._reader = _CountingReader(self._raw)
 
     @property
     def bytes_read(self) -> int:
-        return self._raw.tell()
+        return self._reader.consumed
 
     def _items(self) -> Iterator[tuple[int, object]]:
-        reader = _CountingReader(self._raw)
+        reader = self._reader
         index = 0
         try:
             for item in ijson.items(reader, "item", use_float=False):

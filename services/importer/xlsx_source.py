@@ -41,8 +41,10 @@ MAX_UNCOMPRESSED = 200 * 1024 * 1024
 CHUNK = 1024 * 1024
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-# an <f> element (maybe namespace-prefixed) or an error-typed cell
-_MARKERS = re.compile(rb"<(?:\w+:)?f[\s>/]|\st=[\"']e[\"']")
+# an <f> element (maybe namespace-prefixed) or an error-typed cell; few plain byte searches,
+# since a regex over a sheet's whole XML costs more than calamine's own parse. A false hit
+# (<firstHeader>) only costs the full scan.
+_MARKERS = (b"<f", b":f", b't="e"', b"t='e'")
 _CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 
 Value = int | float | str | bool | dt.time | dt.date | dt.datetime | dt.timedelta
@@ -139,7 +141,8 @@ def _sheet_member(archive: zipfile.ZipFile, sheet: str) -> str | None:
 def _has_markers(stream: IO[bytes]) -> bool:
     tail = b""
     while chunk := stream.read(CHUNK):
-        if _MARKERS.search(tail + chunk):
+        window = tail + chunk
+        if any(marker in window for marker in _MARKERS):
             return True
         tail = chunk[-16:]  # a marker cut by the chunk boundary
     return False
@@ -186,6 +189,15 @@ class _SpecialCells:
         if self._text is not None:
             self._text.append(data)
 
+    def _cached(self) -> bool:
+        # openpyxl writes <v/> for a formula it never computed; an empty <v> is a real result
+        # only for a string formula (="")
+        if self._value is None:
+            return False
+        return bool("".join(self._value)) or (
+            self._cell is not None and self._cell.get("t") == "str"
+        )
+
     def _end(self, tag: str) -> None:
         name = tag.rpartition(":")[2]
         if name in ("f", "v"):
@@ -196,7 +208,7 @@ class _SpecialCells:
             if self._cell.get("t") == "e":
                 error = "".join(self._value or []).strip() or "#VALUE!"
                 self.found[position] = _Special(ref, error, None)
-            elif self._formula is not None and self._value is None:
+            elif self._formula is not None and not self._cached():
                 self.found[position] = _Special(ref, None, "".join(self._formula))
             self._cell = None
 
@@ -299,10 +311,8 @@ class XlsxSource:
             self._rows_done = index + 1
             yield index + 1, row
 
-    def _cell(self, row: int, col: int, value: Value, column: str) -> str | CellError:
-        special = self._special.get((row, col + self._col0)) if value == "" else None
-        if special is None:
-            return cell_text(value)
+    @staticmethod
+    def _error(special: _Special, column: str) -> CellError:
         if special.error is not None:
             return CellError(
                 column,
@@ -312,8 +322,8 @@ class XlsxSource:
         return CellError(
             column,
             f"={special.formula}",
-            f"cell {special.ref} holds ={special.formula} with no stored result; open and save "
-            "the file in Excel, or paste values",
+            f"cell {special.ref} ({column}) holds ={special.formula} with no stored result; "
+            "open and save the file in Excel, or paste values",
         )
 
     def header(self) -> list[str]:
@@ -376,26 +386,29 @@ class XlsxSource:
         for number, row in self._rows():
             if number <= self.header_row:
                 continue
-            values = row[:width] if len(row) >= width else [*row, *[""] * (width - len(row))]
-            if all(v == "" for v in values) and not self._special_in(number, width):
+            if len(row) < width:
+                row = [*row, *[""] * (width - len(row))]
+            # the common cell is a string: skip the call for it, this loop is the hot path
+            cells = [v if type(v) is str else cell_text(v) for v in (row[i] for i in keep)]
+            errors = self._errors_in(number, cells) if self._special else ()
+            if not errors and not any(c.strip() for c in cells):
                 continue
-            cells: list[str] = []
-            errors: list[CellError] = []
-            for i in keep:
-                text = self._cell(number, i, values[i], self._header[len(cells)])
-                if isinstance(text, CellError):
-                    errors.append(text)
-                    text = ""
-                cells.append(text)
-            if all(c.strip() == "" for c in cells) and not errors:
-                continue
-            yield Record(number, cells, tuple(errors))
+            yield Record(number, cells, errors)
         self._rows_done = self._rows_total
 
-    def _special_in(self, row: int, width: int) -> bool:
-        if not self._special:
-            return False
-        return any((row, i + self._col0) in self._special for i in range(width))
+    def _errors_in(self, row: int, cells: list[str]) -> tuple[CellError, ...]:
+        """Errors of the row's special cells, whose cells are emptied.
+
+        calamine gives "" for them today; should a later version give the error text instead,
+        the XML still decides, so "#N/A" never slips through as a value.
+        """
+        errors = []
+        for position, i in enumerate(self._keep):
+            found = self._special.get((row, i + self._col0))
+            if found is not None:
+                cells[position] = ""
+                errors.append(self._error(found, self._header[position]))
+        return tuple(errors)
 
     def close(self) -> None:
         if hasattr(self, "_book"):

@@ -104,14 +104,17 @@ def build_job_worker_app(
         state["commands"] = JobCommands(engine, subjects, service, relay.poke)
         state["runner"] = make_runner(RunnerParts(engine, js, subjects, relay, settings, worker))
         relay.start()
-        log.info(f"{service} ready", worker=worker)
         try:
             yield
         finally:
             await relay.stop()
             await engine.dispose()
 
-    return FastStream(broker, lifespan=lifespan), broker
+    async def announce() -> None:
+        # only now are the subscribers listening: tests and operators wait for this line
+        log.info(f"{service} ready", worker=worker)
+
+    return FastStream(broker, lifespan=lifespan, after_startup=[announce]), broker
 
 
 def _register_requests(

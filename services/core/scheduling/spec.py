@@ -72,7 +72,8 @@ def validate_schedule(s: Schedule, now: datetime | None = None) -> None:
 
 @functools.cache
 def _known_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    # some systems have a ``localtime`` file in the zone folder, so it would be "available"
+    return frozenset(available_timezones()) - {"localtime"}
 
 
 def load_zone(name: str) -> ZoneInfo:

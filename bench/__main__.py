@@ -1,0 +1,55 @@
+"""``python -m bench``: see ``bench/__init__.py``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from bench.run import BENCH, Options, run
+
+QUICK = (20_000, 60_000, 5_000)
+
+
+def _parse(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Benchmark the importer against psql baselines."
+    )
+    parser.add_argument("--rows", type=int, default=None, help="main CSV rows (1,000,000)")
+    parser.add_argument("--big-rows", type=int, default=None, help="RSS run rows (3,000,000)")
+    parser.add_argument("--xlsx-rows", type=int, default=None, help="XLSX rows (100,000)")
+    parser.add_argument(
+        "--quick", action="store_true", help="20k/60k/5k rows: a smoke run of every step"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="extra untimed runs under py-spy (if installed)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="results file (bench/results.json; bench/data/results-quick.json with --quick)",
+    )
+    args = parser.parse_args(argv)
+    rows, big, xlsx = QUICK if args.quick else (1_000_000, 3_000_000, 100_000)
+    options = Options(
+        rows=args.rows or rows,
+        big_rows=args.big_rows or big,
+        xlsx_rows=args.xlsx_rows or xlsx,
+        output=args.output
+        or (BENCH / "data" / "results-quick.json" if args.quick else BENCH / "results.json"),
+        profile=args.profile,
+    )
+    for name in ("rows", "big_rows", "xlsx_rows"):
+        if not 1 <= getattr(options, name) <= 9_999_999:
+            parser.error(f"--{name.replace('_', '-')} must be between 1 and 9,999,999")
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(run(_parse(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

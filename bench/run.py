@@ -1,0 +1,576 @@
+"""The bench itself: baselines and our services side by side, in one run."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench import datagen
+from bench.importer import ImporterProcess, JobRun
+from bench.profile import CpuMeter, PySpy, py_spy_binary, summarise
+from bench.report import Line, print_table
+from bench.servers import Psql, Servers, start_servers
+from contracts.jobs import ImportMode, JobFormat
+
+__all__ = ["Options", "run"]
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+TABLE = "public.users_user"
+COLUMNS = ", ".join(datagen.FIELDS)
+PROBE_ROWS = 1_000
+
+TARGET_IMPORT = 0.7
+TARGET_UPSERT = 0.7
+TARGET_EXPORT = 0.6
+TARGET_XLSX = 0.5
+TARGET_RSS_MB = 150.0
+TARGET_RSS_GROWTH = 1.10
+
+# a log file gets the whole table, not an 80-column squeeze
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+
+@dataclass(frozen=True)
+class Options:
+    rows: int = 1_000_000
+    big_rows: int = 3_000_000
+    xlsx_rows: int = 100_000
+    data_dir: Path = BENCH / "data"
+    output: Path = BENCH / "results.json"
+    profile: bool = False
+
+
+@dataclass
+class Files:
+    csv: str
+    upsert: str
+    big: str
+    xlsx: str
+    xlsx_probe: str
+
+
+@dataclass
+class State:
+    options: Options
+    servers: Servers
+    psql: Psql
+    files: Files
+    lines: list[Line] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def path(self, name: str) -> Path:
+        return self.options.data_dir / name
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+        console.print(f"[bold red]!!! {text}[/]")
+
+
+def _say(text: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _rate(rows: int, seconds: float | None) -> float | None:
+    return rows / seconds if seconds else None
+
+
+def _ratio(ours: float | None, base: float | None) -> float | None:
+    return ours / base if ours is not None and base else None
+
+
+# ---------------------------------------------------------------- data
+
+
+def make_data(options: Options) -> Files:
+    d = options.data_dir
+    files = Files(
+        csv=f"students_{options.rows}.csv",
+        upsert=f"students_{options.rows}_upsert.csv",
+        big=f"students_{options.big_rows}.csv",
+        xlsx=f"students_{options.xlsx_rows}.xlsx",
+        xlsx_probe=f"students_{PROBE_ROWS}.xlsx",
+    )
+    jobs: list[tuple[str, int, str]] = [
+        (files.csv, options.rows, "csv"),
+        (files.upsert, options.rows, "upsert"),
+        (files.big, options.big_rows, "csv"),
+        (files.xlsx, options.xlsx_rows, "xlsx"),
+        (files.xlsx_probe, PROBE_ROWS, "xlsx"),
+    ]
+    for name, count, kind in jobs:
+        started = time.perf_counter()
+        if kind == "xlsx":
+            written = datagen.ensure_xlsx(d / name, count)
+        else:
+            written = datagen.ensure_csv(
+                d / name, count, faculty_shift=1 if kind == "upsert" else 0
+            )
+        took = time.perf_counter() - started
+        _say(f"{name}: {'generated in ' + format(took, '.1f') + 's' if written else 'reused'}")
+    return files
+
+
+# ---------------------------------------------------------------- SQL helpers
+
+
+def _checkpoint(state: State) -> None:
+    # start each timed step with clean shared buffers to write out; needs a superuser
+    with contextlib.suppress(RuntimeError):
+        state.psql.value("CHECKPOINT")
+
+
+def _truncate(state: State) -> None:
+    state.psql.run(f"TRUNCATE {TABLE} RESTART IDENTITY;")
+    _checkpoint(state)
+
+
+def _count(state: State) -> int:
+    return int(state.psql.value(f"SELECT count(*) FROM {TABLE}"))
+
+
+def _copy_in(state: State, name: str) -> float:
+    path = _sql_literal(str(state.path(name)))
+    return state.psql.run(
+        f"\\copy {TABLE} ({COLUMNS}) from {path} with (format csv, header true)\n"
+    )
+
+
+def _reset_full(state: State) -> None:
+    """The table holding exactly the original file, freshly loaded and analysed (untimed)."""
+    state.psql.run(f"TRUNCATE {TABLE} RESTART IDENTITY;")
+    _copy_in(state, state.files.csv)
+    state.psql.run(f"VACUUM ANALYZE {TABLE};")
+    _checkpoint(state)
+
+
+def _verify(state: State, what: str, expected: int) -> None:
+    found = _count(state)
+    if found != expected:
+        state.problem(f"{what}: the table has {found} rows, the file has {expected}")
+
+
+def _verify_job(state: State, what: str, job: JobRun, expected: int) -> bool:
+    if job.status != "completed":
+        state.problem(f"{what}: job {job.status}: {job.error_message}")
+        return False
+    stats = job.statistics
+    if stats.get("rows_read") != expected or stats.get("rows_rejected", 0):
+        state.problem(f"{what}: statistics {stats} (expected {expected} rows read, none rejected)")
+    return True
+
+
+async def _run_job(
+    state: State,
+    importer: ImporterProcess,
+    name: str,
+    *,
+    mode: ImportMode = "insert",
+    fmt: JobFormat = "csv",
+) -> tuple[JobRun, float, float]:
+    """The job, and the CPU seconds used by the importer and by PostgreSQL meanwhile."""
+    ours = CpuMeter(pid=importer.pid)
+    pg = CpuMeter(name="postgres")
+    ours.start()
+    pg.start()
+    job = await importer.run_job(name, mode=mode, fmt=fmt)
+    return job, ours.stop(), pg.stop()
+
+
+def _job_info(job: JobRun, cpu: float, pg_cpu: float) -> dict[str, Any]:
+    return {
+        "seconds": round(job.seconds, 3),
+        "server_seconds": round(job.server_seconds, 3) if job.server_seconds else None,
+        "importer_cpu_seconds": round(cpu, 2),
+        "postgres_cpu_seconds": round(pg_cpu, 2),
+        "importer_rss_before_mb": round(job.rss_before_mb, 1),
+        "importer_peak_rss_mb": round(job.peak_rss_mb, 1),
+        "statistics": job.statistics,
+    }
+
+
+# ---------------------------------------------------------------- sections
+
+
+async def section_import(state: State, importer: ImporterProcess) -> None:
+    rows = state.options.rows
+    _say(f"baseline: psql \\copy of {rows:,} rows into the empty table")
+    _truncate(state)
+    copy_s = _copy_in(state, state.files.csv)
+    _verify(state, "\\copy", rows)
+    copy_rate = _rate(rows, copy_s)
+    state.lines.append(Line("psql \\copy from (empty table)", rows, copy_s, baseline=True))
+
+    _say(f"ours: import of {rows:,} rows through the bus (insert)")
+    _truncate(state)
+    job, cpu, pg_cpu = await _run_job(state, importer, state.files.csv)
+    ok = _verify_job(state, "insert import", job, rows)
+    _verify(state, "insert import", rows)
+    rate = _rate(rows, job.seconds) if ok else None
+    ratio = _ratio(rate, copy_rate)
+    state.lines.append(
+        Line("import via bus, insert", rows, job.seconds if ok else None, ratio=ratio,
+             target=TARGET_IMPORT, rss_mb=job.peak_rss_mb)
+    )  # fmt: skip
+    state.results.update(
+        copy_rows_per_s=copy_rate,
+        import_rows_per_s=rate,
+        import_vs_copy=ratio,
+        importer_peak_rss_mb_1m=round(job.peak_rss_mb, 1),
+    )
+    state.results["details"]["copy_seconds"] = round(copy_s, 3)
+    state.results["details"]["import"] = _job_info(job, cpu, pg_cpu)
+
+
+async def section_upsert(state: State, importer: ImporterProcess) -> None:
+    rows = state.options.rows
+    cols = list(datagen.FIELDS)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "username")
+    path = _sql_literal(str(state.path(state.files.upsert)))
+    script = (
+        "BEGIN;\n"
+        f"CREATE TEMP TABLE s (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DROP;\n"
+        f"\\copy s ({COLUMNS}) from {path} with (format csv, header true)\n"
+        f"INSERT INTO {TABLE} ({COLUMNS}) SELECT {COLUMNS} FROM s\n"
+        f"  ON CONFLICT (username) DO UPDATE SET {sets}, updated_at = now();\n"
+        "COMMIT;\n"
+    )
+    _say(f"baseline: raw staged upsert of {rows:,} rows in SQL (table full)")
+    _reset_full(state)
+    sql_s = state.psql.run(script)
+    changed = int(state.psql.value(f"SELECT count(*) FROM {TABLE} WHERE updated_at > created_at"))
+    if changed != rows:
+        state.problem(f"raw upsert: {changed} rows updated, expected {rows}")
+    sql_rate = _rate(rows, sql_s)
+    state.lines.append(Line("raw staged upsert (psql)", rows, sql_s, baseline=True))
+
+    _say(f"ours: upsert import of {rows:,} rows through the bus (every row changes)")
+    _reset_full(state)
+    job, cpu, pg_cpu = await _run_job(state, importer, state.files.upsert, mode="upsert")
+    ok = _verify_job(state, "upsert import", job, rows)
+    if ok and job.statistics.get("rows_updated") != rows:
+        state.problem(f"upsert import: {job.statistics} (expected {rows} rows updated)")
+    _verify(state, "upsert import", rows)
+    rate = _rate(rows, job.seconds) if ok else None
+    ratio = _ratio(rate, sql_rate)
+    state.lines.append(
+        Line("import via bus, upsert", rows, job.seconds if ok else None, ratio=ratio,
+             target=TARGET_UPSERT, rss_mb=job.peak_rss_mb)
+    )  # fmt: skip
+    state.results.update(
+        sql_upsert_rows_per_s=sql_rate, upsert_rows_per_s=rate, upsert_vs_sql=ratio
+    )
+    state.results["details"]["sql_upsert_seconds"] = round(sql_s, 3)
+    state.results["details"]["upsert"] = _job_info(job, cpu, pg_cpu)
+
+
+async def section_export(state: State) -> None:
+    rows = _count(state)
+    out = _sql_literal(str(state.path("export_copy.csv")))
+    _say(f"baseline: psql \\copy (select ...) to a file, {rows:,} rows")
+    _checkpoint(state)
+    copy_s = state.psql.run(
+        f"\\copy (SELECT {COLUMNS} FROM {TABLE} ORDER BY id) to {out} "
+        "with (format csv, header true)\n"
+    )
+    state.path("export_copy.csv").unlink(missing_ok=True)
+    copy_rate = _rate(rows, copy_s)
+    state.lines.append(Line("psql \\copy (select) to", rows, copy_s, baseline=True))
+    built = (ROOT / "services" / "exporter" / "__main__.py").is_file()
+    # the exporter's bus contract is still being written: nothing to drive yet either way
+    note = "not built yet" + (" (service exists, no driver)" if built else "")
+    _say(f"ours: CSV export — {note}")
+    state.lines.append(Line("CSV export via bus", rows, None, target=TARGET_EXPORT, note=note))
+    state.results.update(copy_to_rows_per_s=copy_rate, export_rows_per_s=None, export_vs_copy=None)
+
+
+def _calamine() -> Any:
+    try:
+        return importlib.import_module("python_calamine")
+    except ImportError:
+        _say("installing python-calamine (for the XLSX baseline)")
+        uv = Path(sys.executable).parent / "uv"
+        installer = (
+            [str(uv), "pip", "install", "--python", sys.executable]
+            if uv.is_file()
+            else [sys.executable, "-m", "pip", "install", "--quiet"]
+        )
+        subprocess.run([*installer, "python-calamine"], check=True)
+        importlib.invalidate_caches()
+        return importlib.import_module("python_calamine")
+
+
+def _calamine_seconds(path: Path, rows: int) -> tuple[float, float]:
+    """Best of three, whole sheet (to_python) and streamed (iter_rows)."""
+    calamine = _calamine()
+    whole = streamed = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        with calamine.CalamineWorkbook.from_path(str(path)) as wb:
+            data = wb.get_sheet_by_index(0).to_python()
+        whole = min(whole, time.perf_counter() - started)
+        if len(data) != rows + 1:
+            raise RuntimeError(f"calamine read {len(data)} rows from {path}, expected {rows + 1}")
+        del data
+        started = time.perf_counter()
+        with calamine.CalamineWorkbook.from_path(str(path)) as wb:
+            n = sum(1 for _ in wb.get_sheet_by_index(0).iter_rows())
+        streamed = min(streamed, time.perf_counter() - started)
+        if n != rows + 1:
+            raise RuntimeError(f"calamine streamed {n} rows from {path}, expected {rows + 1}")
+    return whole, streamed
+
+
+async def section_xlsx(state: State, importer: ImporterProcess) -> None:
+    rows = state.options.xlsx_rows
+    _say(f"baseline: python-calamine reading {rows:,} rows into Python rows")
+    whole, streamed = _calamine_seconds(state.path(state.files.xlsx), rows)
+    base_s = min(whole, streamed)  # the faster of the two: the stricter baseline
+    base_rate = _rate(rows, base_s)
+    state.lines.append(Line("python-calamine reads xlsx", rows, base_s, baseline=True))
+    state.results["details"]["calamine_to_python_seconds"] = round(whole, 3)
+    state.results["details"]["calamine_iter_rows_seconds"] = round(streamed, 3)
+    state.results.update(calamine_rows_per_s=base_rate)
+
+    note = ""
+    job: JobRun | None = None
+    if not (ROOT / "services" / "importer" / "xlsx_source.py").is_file():
+        note = "not built yet"
+    else:
+        _truncate(state)
+        probe, _, _ = await _run_job(state, importer, state.files.xlsx_probe, fmt="xlsx")
+        if probe.status != "completed":
+            if probe.error_code == "unsupported_format":
+                note = "not built yet"
+            else:
+                note = f"probe {probe.status}: {probe.error_message}"
+                state.problem(
+                    f"xlsx probe: {probe.status} {probe.error_code} {probe.error_message}"
+                )
+        else:
+            _say(f"ours: XLSX import of {rows:,} rows through the bus")
+            _truncate(state)
+            job, cpu, pg_cpu = await _run_job(state, importer, state.files.xlsx, fmt="xlsx")
+            if _verify_job(state, "xlsx import", job, rows):
+                _verify(state, "xlsx import", rows)
+                state.results["details"]["xlsx_import"] = _job_info(job, cpu, pg_cpu)
+            else:
+                job = None
+    if note:
+        _say(f"ours: XLSX import — {note}")
+    rate = _rate(rows, job.seconds) if job is not None else None
+    ratio = _ratio(rate, base_rate)
+    state.lines.append(
+        Line("XLSX import via bus", rows, job.seconds if job else None, ratio=ratio,
+             target=TARGET_XLSX, rss_mb=job.peak_rss_mb if job else None, note=note)
+    )  # fmt: skip
+    state.results.update(xlsx_import_rows_per_s=rate, xlsx_import_vs_calamine=ratio)
+    # the XLSX export is the exporter's: not built yet
+    state.lines.append(Line("XLSX export via bus", rows, None, note="not built yet"))
+    state.results.update(xlsx_export_rows_per_s=None)
+
+
+async def section_big(state: State, importer: ImporterProcess) -> None:
+    rows = state.options.big_rows
+    _say(f"ours: import of {rows:,} rows (insert, fresh importer) for its peak RSS")
+    _truncate(state)
+    job, cpu, pg_cpu = await _run_job(state, importer, state.files.big)
+    ok = _verify_job(state, "big import", job, rows)
+    _verify(state, "big import", rows)
+    rss_1m = state.results.get("importer_peak_rss_mb_1m")
+    growth = job.peak_rss_mb / rss_1m if rss_1m else None
+    state.lines.append(
+        Line("import via bus, insert (big)", rows, job.seconds if ok else None,
+             rss_mb=job.peak_rss_mb, note="RSS only")
+    )  # fmt: skip
+    state.results.update(
+        importer_peak_rss_mb_3m=round(job.peak_rss_mb, 1),
+        big_import_rows_per_s=_rate(rows, job.seconds) if ok else None,
+        rss_3m_vs_1m=growth,
+    )
+    state.results["details"]["big_import"] = _job_info(job, cpu, pg_cpu)
+
+
+async def section_profile(state: State, importer: ImporterProcess) -> None:
+    """Extra, untimed runs under py-spy: where the importer's time goes."""
+    if py_spy_binary() is None:
+        _say("profile skipped: py-spy is not installed")
+        return
+    out: dict[str, Any] = {}
+    runs: tuple[tuple[str, str, ImportMode], ...] = (
+        ("insert", state.files.csv, "insert"),
+        ("upsert", state.files.upsert, "upsert"),
+    )
+    for label, name, mode in runs:
+        if mode == "insert":
+            _truncate(state)
+        else:
+            _reset_full(state)
+        raw = state.path(f"profile-{label}.txt")
+        _say(f"profiling the {label} import with py-spy → {raw}")
+        spy = PySpy(importer.pid, raw)
+        try:
+            job, cpu, pg_cpu = await _run_job(state, importer, name, mode=mode)
+        finally:
+            spy.stop()
+        if not raw.is_file():
+            _say(f"py-spy wrote nothing; see {spy.log}")
+            continue
+        profile = summarise(raw)
+        text = profile.lines()
+        summary = state.path(f"profile-{label}-summary.txt")
+        header = (
+            f"{label}: {job.seconds:.1f}s wall, importer CPU {cpu:.1f}s, "
+            f"PostgreSQL CPU {pg_cpu:.1f}s (under py-spy)"
+        )
+        summary.write_text("\n".join([header, *text]) + "\n")
+        console.print(header)
+        for line in text[:25]:
+            console.print(line, markup=False)
+        out[label] = {
+            "raw": str(raw),
+            "summary": str(summary),
+            "idle_share": round(profile.idle / max(profile.samples, 1), 3),
+            "top_self": profile.self_time.most_common(10),
+        }
+    state.results["profile"] = out
+
+
+# ---------------------------------------------------------------- results
+
+
+def _machine(state: State) -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "postgres": state.psql.value("SHOW server_version"),
+        "embedded_servers": state.servers.embedded,
+        "import_chunk_size": int(os.environ.get("DM_IMPORT_CHUNK_SIZE") or 1000),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _passes(state: State) -> dict[str, bool | None]:
+    r = state.results
+
+    def at_least(key: str, target: float) -> bool | None:
+        value = r.get(key)
+        return None if value is None else bool(value >= target)
+
+    rss1, rss3 = r.get("importer_peak_rss_mb_1m"), r.get("importer_peak_rss_mb_3m")
+    return {
+        "import_vs_copy": at_least("import_vs_copy", TARGET_IMPORT),
+        "upsert_vs_sql": at_least("upsert_vs_sql", TARGET_UPSERT),
+        "export_vs_copy": at_least("export_vs_copy", TARGET_EXPORT),
+        "xlsx_import_vs_calamine": at_least("xlsx_import_vs_calamine", TARGET_XLSX),
+        "importer_peak_rss_mb_1m": None if rss1 is None else bool(rss1 < TARGET_RSS_MB),
+        "importer_peak_rss_mb_3m": None if rss3 is None else bool(rss3 < TARGET_RSS_MB),
+        "rss_3m_vs_1m": at_least_inverse(r.get("rss_3m_vs_1m"), TARGET_RSS_GROWTH),
+    }
+
+
+def at_least_inverse(value: float | None, limit: float) -> bool | None:
+    return None if value is None else bool(value <= limit)
+
+
+def _write(state: State) -> None:
+    r = state.results
+    for key, value in list(r.items()):
+        if isinstance(value, float):
+            r[key] = round(value, 4 if key.endswith(("_vs_copy", "_vs_sql", "_vs_calamine")) else 1)
+    r["rows"] = {
+        "main": state.options.rows,
+        "big": state.options.big_rows,
+        "xlsx": state.options.xlsx_rows,
+    }
+    r["targets"] = {
+        "import_vs_copy": TARGET_IMPORT,
+        "upsert_vs_sql": TARGET_UPSERT,
+        "export_vs_copy": TARGET_EXPORT,
+        "xlsx_import_vs_calamine": TARGET_XLSX,
+        "importer_peak_rss_mb": TARGET_RSS_MB,
+        "rss_3m_vs_1m": TARGET_RSS_GROWTH,
+    }
+    r["pass"] = _passes(state)
+    r["problems"] = state.problems
+    out = state.options.output
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(r, indent=2, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, out)
+    _say(f"wrote {out}")
+
+
+# ---------------------------------------------------------------- main
+
+
+async def run(options: Options) -> int:
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    files = make_data(options)
+    _say("starting NATS and PostgreSQL")
+    servers = start_servers(options.data_dir / "servers")
+    importer: ImporterProcess | None = None
+    try:
+        await servers.create_database()
+        psql = Psql(servers.database_url)
+        state = State(options=options, servers=servers, psql=psql, files=files)
+        state.results = {"machine": _machine(state), "details": {}}
+        _say(f"database {servers.database}, bus prefix {servers.prefix}")
+
+        def new_importer(tag: str) -> ImporterProcess:
+            return ImporterProcess(
+                nats_url=servers.nats_url,
+                database_url=servers.database_url,
+                prefix=servers.prefix,
+                imports_root=options.data_dir,
+                log_path=options.data_dir / "logs" / f"importer-{tag}.log",
+            )
+
+        importer = new_importer("main")
+        await importer.start()
+        await section_import(state, importer)
+        await section_upsert(state, importer)
+        await section_export(state)
+        await section_xlsx(state, importer)
+        await importer.stop()
+
+        # a fresh process, so its peak compares with the first one's at 1M rows
+        importer = new_importer("big")
+        await importer.start()
+        await section_big(state, importer)
+        if options.profile:
+            await section_profile(state, importer)
+        await importer.stop()
+        importer = None
+
+        _write(state)
+        print_table(console, state.lines, state.results, state.problems)
+        return 1 if state.problems else 0
+    finally:
+        if importer is not None:
+            with contextlib.suppress(Exception):
+                await importer.stop()
+        with contextlib.suppress(Exception):
+            await servers.drop_database()
+        with contextlib.suppress(Exception):
+            await servers.delete_streams()
+        servers.stop()
+        _say("servers stopped")

@@ -1,0 +1,289 @@
+"""JsonSource and JsonLinesSource: exact numbers, nested values, bad items, streaming."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.importer.csv_source import Record
+from services.importer.errors import JobFailure
+from services.importer.json_source import JsonLinesSource, JsonSource
+
+ODD = Path(__file__).parent.parent / "data" / "odd"
+
+
+def read_all(source: JsonSource | JsonLinesSource) -> tuple[list[str], list[Record]]:
+    try:
+        return source.header(), list(source.records())
+    finally:
+        source.close()
+
+
+def write(tmp_path: Path, data: str | bytes, name: str = "input.json") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def test_big_integers_keep_every_digit(tmp_path: Path) -> None:
+    big = 2**63 + 5
+    path = write(tmp_path, f'[{{"id": {big}, "neg": -{big * 10}, "small": 7}}]')
+    header, records = read_all(JsonSource(path))
+    assert header == ["id", "neg", "small"]
+    assert records[0].cells == [str(big), f"-{big * 10}", "7"]
+    assert records[0].cells[0] == "9223372036854775813"
+
+
+def test_decimals_keep_their_text_and_floats_keep_their_exponent(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[{"gpa": 12.50, "tiny": 1.5e-7, "integral": 401100374.0, "card": 9.999001234567891e15,'
+        ' "ref": 1e19, "neg": -0.0}]',
+    )
+    _, records = read_all(JsonSource(path))
+    assert records[0].cells == [
+        "12.50",
+        "0.00000015",
+        "401100374.0",
+        "9.999001234567891e+15",
+        "1e+19",
+        "-0.0",
+    ]
+
+
+def test_c27_big_integers_file() -> None:
+    header, records = read_all(JsonSource(ODD / "C27_json_big_integers.json"))
+    assert header == ["student_no", "national_id", "bank_card", "external_ref"]
+    by_line = {r.line: r.cells for r in records}
+    assert by_line[1] == ["401100371", "0024681350", "9999001234567891", "12345678901234567890"]
+    # a JSON number loses leading zeros: the text shows 8 digits, so validation can tell
+    assert by_line[2][1] == "98765434"
+    # floats above 2^53 stay visibly floats instead of passing as exact 16-digit cards
+    assert by_line[3][2] == "9.999001234567891e+15"
+    assert by_line[4][0] == "401100374.0"
+    assert by_line[5][2:] == ["", "1e+19"]
+    assert all(not r.errors for r in records)
+
+
+def test_scalars_bool_and_null(tmp_path: Path) -> None:
+    path = write(tmp_path, '[{"a": true, "b": false, "c": null, "d": "  text ", "e": ""}]')
+    _, records = read_all(JsonSource(path))
+    assert records[0].cells == ["true", "false", "", "  text ", ""]
+
+
+def test_c22_strings_come_through_unchanged() -> None:
+    header, records = read_all(JsonSource(ODD / "C22_export_rows_formula_injection.json"))
+    assert header == ["student_no", "first_name", "last_name", "notes", "gpa"]
+    assert [r.line for r in records] == [1, 2, 3, 4]
+    assert records[0].cells[2] == "=cmd|' /C calc'!A0"
+    assert records[2].cells[3] == "\tleading tab"
+    assert records[3].cells[3] == "\rleading CR"
+    assert [r.cells[4] for r in records] == ["17.5", "15.25", "18.0", "-1.5"]
+
+
+def test_c25_nested_values_are_cell_errors_not_reprs() -> None:
+    header, records = read_all(JsonSource(ODD / "C25_json_nested_objects.json"))
+    assert header == ["student_no", "name", "contact", "enrollments"]
+    first = records[0]
+    assert first.cells == ["401100351", "", "", ""]
+    errors = {e.column: e for e in first.errors}
+    assert set(errors) == {"name", "contact", "enrollments"}
+    assert errors["name"].message == (
+        "name holds a nested object; map it to a JSON column or flatten it"
+    )
+    assert errors["enrollments"].message.startswith("enrollments holds a nested array")
+    # compact JSON, numbers as numbers, never a Python repr
+    assert errors["contact"].value == '{"email":"sara.rahimi@uni.example","phone":"09120000351"}'
+    assert '"grade":18.5' in (errors["enrollments"].value or "")
+    # 'hobbies' is not in the first object: ignored like an extra CSV column
+    assert all(e.column != "hobbies" for e in records[1].errors)
+    # the third record's name is a plain string: it is a value, not an error
+    assert records[2].cells[:2] == ["401100353", "Reza Karimi"]
+    assert {e.column for e in records[2].errors} == {"contact", "enrollments"}
+    assert records[2].errors[1].value == "[]"
+
+
+def test_nested_value_shown_is_truncated(tmp_path: Path) -> None:
+    path = write(tmp_path, json.dumps([{"id": "1", "blob": {"k": "v" * 500}}]))
+    _, records = read_all(JsonSource(path))
+    shown = records[0].errors[0].value or ""
+    assert shown.startswith('{"k":"vvv')
+    assert len(shown) == 201
+    assert shown.endswith("…")
+
+
+def test_known_columns_extend_header_and_unknown_keys_are_ignored(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[{"id": "1"}, {"id": "2", "email": "b@x.example", "junk": 5}, {"email": "c@x.example"}]',
+    )
+    header, records = read_all(JsonSource(path, known_columns=["id", "email", "phone"]))
+    assert header == ["id", "email", "phone"]
+    assert [r.cells for r in records] == [
+        ["1", "", ""],
+        ["2", "b@x.example", ""],
+        ["", "c@x.example", ""],
+    ]
+
+
+def test_utf8_bom_is_skipped(tmp_path: Path) -> None:
+    path = write(tmp_path, codecs.BOM_UTF8 + '[{"نام": "سارا"}]'.encode())
+    header, records = read_all(JsonSource(path))
+    assert header == ["نام"]
+    assert records[0].cells == ["سارا"]
+
+
+def test_non_object_items_are_rejected_records(tmp_path: Path) -> None:
+    path = write(tmp_path, '[1, {"id": "a"}, "text", null, [1, 2], {"id": "b"}]')
+    header, records = read_all(JsonSource(path))
+    assert header == ["id"]  # from the first object, even after a leading number
+    assert [r.line for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r.cells for r in records if not r.errors] == [["a"], ["b"]]
+    problems = {r.line: r.errors[0] for r in records if r.errors}
+    assert problems[1].message == "item is a JSON number, not an object"
+    assert problems[3].message == "item is a JSON string, not an object"
+    assert problems[3].value == '"text"'
+    assert problems[4].message == "item is a JSON null, not an object"
+    assert problems[5].message == "item is a JSON array, not an object"
+    assert all(p.column is None for p in problems.values())
+
+
+def test_top_level_object_is_a_file_failure(tmp_path: Path) -> None:
+    path = write(tmp_path, '{"students": [{"id": 1}]}')
+    with pytest.raises(JobFailure) as e:
+        JsonSource(path)
+    assert e.value.code == "invalid_json"
+    assert "top-level JSON value is an object" in e.value.message
+
+
+def test_empty_file_and_empty_array(tmp_path: Path) -> None:
+    with pytest.raises(JobFailure) as e:
+        JsonSource(write(tmp_path, "  \n"))
+    assert e.value.code == "empty_file"
+    source = JsonSource(write(tmp_path, "[]", "empty.json"))
+    with pytest.raises(JobFailure) as e:
+        source.header()
+    source.close()
+    assert e.value.code == "empty_file"
+    header, records = read_all(JsonSource(tmp_path / "empty.json", known_columns=["id"]))
+    assert (header, records) == (["id"], [])
+
+
+def test_malformed_json_mid_file_fails_after_earlier_rows(tmp_path: Path) -> None:
+    path = write(tmp_path, '[{"id": "1"}, {"id": "2"}, {"id": "3",}]')
+    source = JsonSource(path)
+    seen: list[list[str]] = []
+
+    def consume() -> None:
+        seen.extend(r.cells for r in source.records())
+
+    with pytest.raises(JobFailure) as e:
+        consume()
+    source.close()
+    assert seen == [["1"], ["2"]]
+    assert e.value.code == "invalid_json"
+    assert e.value.message.startswith("input.json: invalid JSON near byte ")
+    assert "after item 2" in e.value.message
+    assert "invalid object key" in e.value.message
+
+
+def test_truncated_file_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, '[{"id": "1"}, {"id": "2", "na')
+    source = JsonSource(path)
+    with pytest.raises(JobFailure) as e:
+        list(source.records())
+    source.close()
+    assert e.value.code == "invalid_json"
+    assert "premature EOF" in e.value.message
+    assert "truncated" in e.value.message
+
+
+def _objects(count: int) -> Iterator[bytes]:
+    yield b"["
+    for i in range(count):
+        sep = b"," if i else b""
+        yield sep + b'{"student_no": "%09d", "n": %d, "gpa": 17.25}' % (i, 2**60 + i)
+    yield b"]"
+
+
+def test_large_array_streams_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    with path.open("wb") as f:
+        f.writelines(_objects(200_000))
+    assert path.stat().st_size > 10_000_000
+    source = JsonSource(path)
+    count = 0
+    last: Record | None = None
+    tracemalloc.start()
+    try:
+        source.header()
+        for record in source.records():
+            count += 1
+            last = record
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        source.close()
+    assert count == 200_000
+    assert last is not None
+    assert last.line == 200_000
+    assert last.cells == ["000199999", str(2**60 + 199_999), "17.25"]
+    assert source.bytes_read == source.bytes_total
+    assert peak < 20 * 1024 * 1024
+
+
+def test_progress_moves_through_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    with path.open("wb") as f:
+        f.writelines(_objects(50_000))
+    source = JsonSource(path)
+    seen = []
+    for record in source.records():
+        if record.line % 10_000 == 0:
+            seen.append(source.bytes_read)
+    source.close()
+    assert seen == sorted(seen)
+    assert 0 < seen[0] < source.bytes_total
+
+
+def test_json_lines_numbers_lines_and_bad_lines(tmp_path: Path) -> None:
+    lines = [
+        '{"id": 18446744073709551621, "gpa": 12.50, "ok": true}',
+        "",
+        '{"id": "2", "gpa": null, "extra": 1}',
+        '{"id": "3", "gpa": ',
+        "[1, 2]",
+        "   ",
+        '{"id": "6", "gpa": NaN}',
+        '{"id": "7", "tags": ["a"]}',
+    ]
+    path = write(tmp_path, codecs.BOM_UTF8 + "\n".join(lines).encode() + b"\n", "in.jsonl")
+    header, records = read_all(JsonLinesSource(path, known_columns=["tags"]))
+    assert header == ["id", "gpa", "ok", "tags"]
+    assert [r.line for r in records] == [1, 3, 4, 5, 7, 8]
+    assert records[0].cells == ["18446744073709551621", "12.50", "true", ""]
+    assert records[1].cells == ["2", "", "", ""]
+    bad = {r.line: r.errors[0] for r in records if r.errors}
+    assert bad[4].message.startswith("line 4 is not valid JSON")
+    assert bad[4].value == '{"id": "3", "gpa":'
+    assert bad[5].message == "line 5 holds a JSON array, not an object"
+    assert bad[7].message.startswith("line 7 is not valid JSON")
+    assert bad[8].column == "tags"
+    assert bad[8].message.startswith("tags holds a nested array")
+
+
+def test_json_lines_invalid_utf8_and_leading_bad_line(tmp_path: Path) -> None:
+    path = write(tmp_path, b'not json\n{"id": "\xff"}\n{"id": "x"}\n', "in.jsonl")
+    source = JsonLinesSource(path)
+    header, records = read_all(source)
+    assert header == ["id"]
+    assert [(r.line, r.cells) for r in records if not r.errors] == [(3, ["x"])]
+    messages = {r.line: r.errors[0].message for r in records if r.errors}
+    assert messages[1].startswith("line 1 is not valid JSON")
+    assert messages[2] == "line 2 is not valid UTF-8"
+    assert source.bytes_read == source.bytes_total
