@@ -55,9 +55,7 @@ JOB_STATUSES: tuple[str, ...] = ("pending", "queued", "running", "completed", "f
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 
-FilterOp = Literal[
-    "eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "in", "isnull"
-]
+FilterOp = Literal["eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "in", "isnull"]
 
 
 class ExportFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +76,10 @@ class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     encoding: str | None = None
     delimiter: str | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    calendar: Literal["gregorian", "jalali", "auto"] = "auto"
+    time_zone: str = "Asia/Tehran"
+    fold_arabic_letters: bool = True
+    sheet: str | None = None
     fields: list[str] = msgspec.field(default_factory=list)
     filters: list[ExportFilter] = msgspec.field(default_factory=list)
     order_by: list[str] = msgspec.field(default_factory=list)

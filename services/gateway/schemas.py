@@ -25,6 +25,10 @@ class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     encoding: str | None = None
     delimiter: str | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    calendar: Literal["gregorian", "jalali", "auto"] = "auto"
+    time_zone: str = "Asia/Tehran"
+    fold_arabic_letters: bool = True
+    sheet: str | None = None
     fields: list[str] = msgspec.field(default_factory=list)
     filters: list[FilterBody] = msgspec.field(default_factory=list)
     order_by: list[str] = msgspec.field(default_factory=list)

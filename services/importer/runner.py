@@ -177,7 +177,7 @@ class JobRunner:
         source = CsvSource(path, encoding=opts.encoding, delimiter=opts.delimiter)
         try:
             ctx.bytes_total = source.bytes_total
-            validator = RowValidator(model, source.header(), opts.field_mapping)
+            validator = RowValidator(model, source.header(), opts.field_mapping, opts)
             loader = ChunkLoader(model, validator.fields, opts.mode)
             async with self.engine.connect() as conn:
                 raw = await self._driver(conn)

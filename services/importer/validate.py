@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
-from contracts.jobs import RejectedRow
+from contracts.jobs import JobOptions, RejectedRow
 from services.core.catalogue import Field, FieldError, Model
+from services.core.catalogue.calendar import parse_date, parse_datetime
+from services.core.catalogue.normalise import CellKind, normalise_cell
 from services.importer.csv_source import CellError
 from services.importer.errors import JobFailure
 
@@ -30,8 +33,15 @@ def _shown(value: str | None) -> str | None:
 class RowValidator:
     """Maps a header onto a model's fields once, then checks rows quickly."""
 
-    def __init__(self, model: Model, header: Sequence[str], mapping: dict[str, str]) -> None:
+    def __init__(
+        self,
+        model: Model,
+        header: Sequence[str],
+        mapping: dict[str, str],
+        options: JobOptions | None = None,
+    ) -> None:
         self.model = model
+        self.options = options or JobOptions()
         self.header = list(header)
         self.fields: list[Field] = []
         self.positions: list[int] = []
@@ -60,6 +70,7 @@ class RowValidator:
                 self.fields.append(field)
                 self.positions.append(seen[field.name])
         self.width = len(self.header)
+        self.converters = [self._converter(f) for f in self.fields]
 
     @property
     def columns(self) -> list[str]:
@@ -84,10 +95,10 @@ class RowValidator:
             ]
         values: list[object] = []
         problems: list[RejectedRow] = []
-        for field, pos in zip(self.fields, self.positions, strict=True):
+        for field, pos, convert in zip(self.fields, self.positions, self.converters, strict=True):
             raw = cells[pos]
             try:
-                values.append(self._value(field, raw))
+                values.append(convert(raw))
             except FieldError as e:
                 problems.append(
                     RejectedRow(row=line, column=field.name, value=_shown(raw), message=str(e))
@@ -97,18 +108,30 @@ class RowValidator:
     def _joined(self, cells: list[str]) -> str:
         return ",".join(cells)
 
-    @staticmethod
-    def _value(field: Field, raw: str) -> object:
-        text = raw.strip()
-        if not text:
-            if field.required:
-                raise FieldError(f"{field.name} is required")
-            return None
-        if "\x00" in text:
-            raise FieldError(f"{field.name} contains a NUL byte")
-        if field.max_length is not None and len(text) > field.max_length:
-            raise FieldError(
-                f"{field.name} is {len(text)} characters long; at most {field.max_length} "
-                "are allowed"
-            )
-        return field.parse(text)
+    def _converter(self, field: Field) -> Callable[[str], object]:
+        """Cell text → value: normalise (digits, letters, invisible marks), check, parse."""
+        opts = self.options
+        parse = field.parse
+        if field.kind == "date":
+            parse = partial(parse_date, calendar=opts.calendar)
+        elif field.kind == "datetime":
+            parse = partial(parse_datetime, calendar=opts.calendar, zone=opts.time_zone)
+        kind: CellKind = "date" if field.kind == "datetime" else field.kind
+        fold = opts.fold_arabic_letters
+        name, required, limit = field.name, field.required, field.max_length
+
+        def convert(raw: str) -> object:
+            text = normalise_cell(raw, kind, fold_letters=fold)
+            if not text:
+                if required:
+                    raise FieldError(f"{name} is required")
+                return None
+            if "\x00" in text:
+                raise FieldError(f"{name} contains a NUL byte")
+            if limit is not None and len(text) > limit:
+                raise FieldError(
+                    f"{name} is {len(text)} characters long; at most {limit} are allowed"
+                )
+            return parse(text)
+
+        return convert

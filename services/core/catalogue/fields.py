@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Literal
 
 __all__ = [
     "Field",
@@ -45,6 +46,9 @@ class Field:
     aliases: tuple[str, ...] = field(default=())
     # SQL expression used when the cell is empty and the column has a database default
     db_default: str | None = None
+    # how the cell is normalised before parsing (digits, letters, invisible marks), and for
+    # "date"/"datetime" which calendar-aware parser the job's options select
+    kind: Literal["text", "identifier", "number", "date", "datetime", "phone", "email"] = "text"
 
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on", "بله", "فعال"})
