@@ -43,9 +43,9 @@ from services.core.logs import get_logger
 from services.core.outbox import OutboxRelay
 from services.core.storage import StorageError, open_job_file
 from services.core.tables import events
-from services.importer.csv_source import CsvSource
 from services.importer.errors import JobFailure
 from services.importer.loader import ChunkLoader, ChunkResult
+from services.importer.sources import Source, open_source
 from services.importer.validate import RowValidator, ValidRow
 
 __all__ = ["JobRunner", "RunContext"]
@@ -162,8 +162,6 @@ class JobRunner:
             model = get_model(job.model_name)
         except UnknownModelError as e:
             raise JobFailure("unknown_model", str(e)) from e
-        if job.format != "csv":
-            raise JobFailure("unsupported_format", f"format {job.format!r} cannot be imported yet")
         try:
             async with open_job_file(
                 job.file_path, root=self.imports_root, js=self.js, subjects=self.subjects
@@ -174,7 +172,7 @@ class JobRunner:
 
     async def _import_file(self, ctx: RunContext, model: Any, path: Any) -> None:
         opts = ctx.job.options
-        source = CsvSource(path, encoding=opts.encoding, delimiter=opts.delimiter)
+        source = open_source(ctx.job.format, path, model, opts)
         try:
             ctx.bytes_total = source.bytes_total
             validator = RowValidator(model, source.header(), opts.field_mapping, opts)
@@ -190,7 +188,7 @@ class JobRunner:
     async def _stream(
         self,
         ctx: RunContext,
-        source: CsvSource,
+        source: Source,
         validator: RowValidator,
         loader: ChunkLoader,
         conn: AsyncConnection,

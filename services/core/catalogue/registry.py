@@ -79,7 +79,14 @@ USER = Model(
             max_length=20,
             kind="identifier",
         ),
-        Field("national_id", "varchar(10)", parse_iran_national_id, required=True, unique=True),
+        Field(
+            "national_id",
+            "varchar(10)",
+            parse_iran_national_id,
+            required=True,
+            unique=True,
+            kind="identifier",
+        ),
         Field("first_name", "varchar(150)", required=True, max_length=150),
         Field("last_name", "varchar(150)", required=True, max_length=150),
         Field(

@@ -1,0 +1,43 @@
+"""Pick the reader for a job's format; every reader yields the same ``Record``s."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from contracts.jobs import JobOptions
+from services.core.catalogue import Model
+from services.importer.csv_source import CsvSource, Record
+from services.importer.errors import JobFailure
+from services.importer.json_source import JsonLinesSource, JsonSource
+from services.importer.xlsx_source import XlsxSource
+
+__all__ = ["Source", "open_source"]
+
+
+class Source(Protocol):
+    bytes_total: int
+
+    @property
+    def bytes_read(self) -> int: ...
+
+    def header(self) -> list[str]: ...
+
+    def records(self) -> Iterator[Record]: ...
+
+    def close(self) -> None: ...
+
+
+def open_source(fmt: str, path: Path, model: Model, options: JobOptions) -> Source:
+    """Raises ``JobFailure`` for a format the importer cannot read."""
+    if fmt == "csv":
+        return CsvSource(path, encoding=options.encoding, delimiter=options.delimiter)
+    known = [*model.field_names, *options.field_mapping]
+    if fmt == "json":
+        return JsonSource(path, known_columns=known)
+    if fmt == "jsonl":
+        return JsonLinesSource(path, known_columns=known)
+    if fmt == "xlsx":
+        return XlsxSource(path, sheet=options.sheet)
+    raise JobFailure("unsupported_format", f"format {fmt!r} cannot be imported")

@@ -1,0 +1,129 @@
+"""The same people imported from CSV, JSON, JSON Lines and XLSX end up identical."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import openpyxl
+import pytest
+
+from contracts.jobs import JobOptions
+from contracts.subjects import Subjects
+from services.core.settings import Settings
+from tests.support.bus_client import run_job
+from tests.support.people import FIELDS, person
+from tests.support.processes import running, service_env, wait_for_log
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def importer(settings: Settings, tmp_path: Path) -> AsyncIterator[None]:
+    log = tmp_path / "importer.log"
+    with running("services.importer", service_env(settings), log) as proc:
+        wait_for_log(log, "importer ready", proc)
+        yield
+
+
+def _people(start: int, count: int) -> list[dict[str, str]]:
+    return [person(i) for i in range(start, start + count)]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_json(path: Path, rows: list[dict[str, str]]) -> None:
+    items = [{**r, "is_active": r["is_active"] == "true"} for r in rows]
+    path.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+
+
+def write_xlsx(path: Path, rows: list[dict[str, str]]) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(FIELDS)
+    for r in rows:
+        # student numbers stay text cells (leading zeros); dates as real dates
+        sheet.append(
+            [
+                r[f] if f != "birth_date" else __import__("datetime").date.fromisoformat(r[f])
+                for f in FIELDS
+            ]
+        )
+    book.save(path)
+
+
+WRITERS = {"csv": write_csv, "json": write_json, "jsonl": write_jsonl, "xlsx": write_xlsx}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "xlsx"])
+async def test_each_format_loads_the_same_values(
+    fmt: str, settings: Settings, subjects: Subjects, imports_root: Path, importer: None
+) -> None:
+    rows = _people(10_001, 250)
+    WRITERS[fmt](imports_root / f"people.{fmt}", rows)
+    nc = await nats.connect(settings.nats_url)
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        job = await run_job(nc, db, subjects, file_path=f"people.{fmt}", fmt=fmt)
+        assert job["status"] == "completed", job["error_message"]
+        assert job["statistics"]["rows_imported"] == 250
+        stored = {r["username"]: r for r in await db.fetch("SELECT * FROM users_user")}
+        for row in rows:
+            got = stored[row["username"]]
+            assert got["student_number"] == row["student_number"]
+            assert got["national_id"] == row["national_id"]
+            assert got["first_name"] == row["first_name"]
+            assert str(got["birth_date"]) == row["birth_date"]
+            assert got["is_active"] is True
+
+        again = await run_job(
+            nc, db, subjects, file_path=f"people.{fmt}", fmt=fmt, options=JobOptions(mode="upsert")
+        )
+        assert again["status"] == "completed"
+        assert again["statistics"]["rows_unchanged"] == 250
+    finally:
+        await db.close()
+        await nc.close()
+
+
+async def test_persian_digits_letters_and_jalali_dates_are_normalised(
+    settings: Settings, subjects: Subjects, imports_root: Path, importer: None
+) -> None:
+    to_persian = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+    row = person(20_001)
+    expected_nid = row["national_id"]
+    row["national_id"] = "\u200e" + expected_nid.translate(to_persian) + "\u200f"
+    row["student_number"] = row["student_number"].translate(to_persian)
+    row["first_name"] = "علي"  # Arabic yeh, as Excel on Windows writes it
+    row["birth_date"] = "۱۳۸۰/۰۷/۱۵"
+    write_csv(imports_root / "fa.csv", [row])
+    nc = await nats.connect(settings.nats_url)
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        job = await run_job(nc, db, subjects, file_path="fa.csv", fmt="csv")
+        assert job["status"] == "completed", job
+        assert job["statistics"]["rows_imported"] == 1, job["errors"]
+        got = await db.fetchrow("SELECT * FROM users_user WHERE username = $1", row["username"])
+    finally:
+        await db.close()
+        await nc.close()
+    assert got["national_id"] == expected_nid
+    assert got["student_number"] == person(20_001)["student_number"]
+    assert got["first_name"] == "علی"
+    assert str(got["birth_date"]) == "2001-10-07"  # 1380/07/15 in the Jalali calendar
