@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
@@ -27,11 +27,11 @@ async def run_job(
     service: str = "importer",
     model: str = "users.User",
     options: JobOptions | None = None,
-    timeout: float = 60.0,
+    wait_seconds: float = 60.0,
 ) -> dict[str, Any]:
     """Create and run a job by request/reply; returns its projection row when it ends."""
     job_id = str(uuid.uuid4())
-    job_type = "import" if service == "importer" else "export"
+    job_type: Literal["import", "export"] = "import" if service == "importer" else "export"
     create = CreateJob(
         correlation_id=job_id,
         actor="registrar",
@@ -52,7 +52,7 @@ async def run_job(
         )
         reply = msgspec.json.decode(msg.data, type=Reply)
         assert reply.ok, reply.error
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
         row = await db.fetchrow("SELECT * FROM dm.jobs WHERE id = $1", job_id)
         if row is not None and row["status"] in TERMINAL:
