@@ -20,6 +20,8 @@
 | DM_LOG_FORMAT            | auto                    | ``json``, ``console`` or ``auto``         |
 | DM_WORKER_NAME           | host-pid                | name of this worker in logs and events    |
 | DM_ACK_WAIT_SECONDS      | 60                      | a dead worker's job moves on after this   |
+| DM_MODEL_TABLES          |                         | ``schema.table,...`` enabled as models    |
+| DM_FIELD_RULES           |                         | TOML file of field rules for those tables |
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str = "auto"
     worker_name: str = ""
     ack_wait_seconds: int = 60
+    model_tables: tuple[str, ...] = ()
+    field_rules: str = ""
 
     @property
     def imports_path(self) -> Path:
@@ -101,6 +105,8 @@ def _parse(name: str, raw: str) -> object:
             raise SettingsError(f"DM_{name.upper()}={raw!r} is not a whole number") from e
     if name == "allowed_formats":
         return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    if name == "model_tables":
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw
 
 

@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from contracts.subjects import Subjects
 from services.core.asyncapi import asyncapi_document
 from services.core.bus import connect, ensure_object_store, ensure_streams
+from services.core.catalogue.operator import load_operator_models
 from services.core.db import make_engine
 from services.core.logs import get_logger
 from services.core.migrate import migrate
@@ -51,6 +52,7 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = make_engine(database_url)
         await migrate(engine)
+        await load_operator_models(engine, settings)
         nc = await connect(nats_url, name="gateway")
         js = nc.jetstream()
         await ensure_streams(js, subjects)

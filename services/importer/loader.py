@@ -15,11 +15,21 @@ import asyncpg
 
 from contracts.jobs import RejectedRow
 from services.core.catalogue import Field, Model
+from services.importer.errors import JobFailure
 from services.importer.validate import ValidRow
 
 __all__ = ["ChunkLoader", "ChunkResult", "quote_ident"]
 
 STAGE = "_dm_stage"
+
+
+def _db_message(error: asyncpg.PostgresError) -> str:
+    detail = getattr(error, "detail", None)
+    constraint = getattr(error, "constraint_name", None)
+    text = str(error).splitlines()[0]
+    if constraint:
+        text += f" (constraint {constraint})"
+    return f"{text}; {detail}" if detail else text
 
 
 def quote_ident(name: str) -> str:
@@ -44,10 +54,18 @@ class ChunkLoader:
         self.mode = mode
         self.columns = [f.name for f in self.fields]
         self.target = f"{quote_ident(model.schema)}.{quote_ident(model.table)}"
-        self.key = model.natural_key
-        self.key_index = self.columns.index(self.key)
+        missing = [c for c in model.key if c not in self.columns]
+        if missing:
+            raise JobFailure(
+                "missing_column",
+                f"the file has no column for the key of {model.name}: {', '.join(missing)}",
+            )
+        self.key = ", ".join(model.key)
+        self.key_indexes = [self.columns.index(c) for c in model.key]
         self.unique = [c for c in model.unique_fields if c in self.columns]
+        self.foreign = [fk for fk in model.foreign_keys if fk.column in self.columns]
         self._insert_sql = self._build_insert()
+        self._insert_one_sql = self._build_insert(one_row=True)
 
     async def prepare(self, conn: asyncpg.Connection) -> None:
         cols = ", ".join(f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields)
@@ -70,13 +88,86 @@ class ChunkLoader:
         await conn.copy_records_to_table(
             STAGE, records=[(r.line, *r.values) for r in rows], columns=["_row", *self.columns]
         )
+        await self._resolve_lookups(conn)
+        await self._reject_missing_references(conn, result)
         await self._reject_foreign_clashes(conn, result)
-        args = (run_started,) if self._insert_sql.count("$1") else ()
-        returned = await conn.fetch(self._insert_sql, *args)
+        returned = await self._insert(conn, run_started, result)
         missing = self._not_returned(rows, returned, result)
         repeated = await self._written_by_this_run(conn, missing, run_started)
         self._count(rows, returned, repeated, result)
         return result
+
+    def key_of(self, values: Sequence[object]) -> str:
+        return "\x1f".join(str(values[i]) for i in self.key_indexes)
+
+    def _key_sql(self, alias: str) -> str:
+        parts = [f"{alias}.{quote_ident(c)}::text" for c in self.model.key]
+        return parts[0] if len(parts) == 1 else f"concat_ws(E'\\x1f', {', '.join(parts)})"
+
+    async def _insert(
+        self, conn: asyncpg.Connection, run_started: datetime, result: ChunkResult
+    ) -> list[asyncpg.Record]:
+        """One set-based insert; if the database refuses it (a CHECK, a column limit, a
+        race with another writer), find the guilty rows one by one instead of failing the
+        whole chunk."""
+        args = (run_started,) if "$1" in self._insert_sql else ()
+        try:
+            async with conn.transaction():
+                return list(await conn.fetch(self._insert_sql, *args))
+        except asyncpg.PostgresError:
+            pass
+        returned: list[asyncpg.Record] = []
+        for (line,) in await conn.fetch(f"SELECT _row FROM {STAGE} ORDER BY _row"):
+            try:
+                async with conn.transaction():
+                    returned.extend(await conn.fetch(self._insert_one_sql, *args, line))
+            except asyncpg.PostgresError as e:
+                result.rejected.append(
+                    RejectedRow(
+                        row=line,
+                        column=getattr(e, "column_name", None),
+                        value=None,
+                        message=f"refused by the database: {_db_message(e)}",
+                    )
+                )
+        return returned
+
+    async def _resolve_lookups(self, conn: asyncpg.Connection) -> None:
+        """A reference given by another unique field of the referenced row (a department
+        by its Persian or English name) is replaced by that row's key."""
+        for fk in self.foreign:
+            if not fk.lookup:
+                continue
+            col, ref = quote_ident(fk.column), f"{quote_ident(fk.schema)}.{quote_ident(fk.table)}"
+            target = quote_ident(fk.target)
+            match = " OR ".join(f"r.{quote_ident(c)}::text = s.{col}::text" for c in fk.lookup)
+            await conn.execute(
+                f"UPDATE {STAGE} s SET {col} = r.{target} FROM {ref} r "
+                f"WHERE s.{col} IS NOT NULL AND ({match}) "
+                f"AND NOT EXISTS (SELECT 1 FROM {ref} k WHERE k.{target} = s.{col})"
+            )
+
+    async def _reject_missing_references(
+        self, conn: asyncpg.Connection, result: ChunkResult
+    ) -> None:
+        for fk in self.foreign:
+            col, ref = quote_ident(fk.column), f"{quote_ident(fk.schema)}.{quote_ident(fk.table)}"
+            missing = await conn.fetch(
+                f"DELETE FROM {STAGE} s WHERE s.{col} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {ref} r WHERE r.{quote_ident(fk.target)} = s.{col}) "
+                f"RETURNING s._row, s.{col}::text AS value"
+            )
+            by = f" (by {', '.join([fk.target, *fk.lookup])})" if fk.lookup else ""
+            for r in missing:
+                result.rejected.append(
+                    RejectedRow(
+                        row=r["_row"],
+                        column=fk.column,
+                        value=r["value"],
+                        message=f"{fk.column} {r['value']!r} matches no row of "
+                        f"{fk.schema}.{fk.table}{by}",
+                    )
+                )
 
     def _not_returned(
         self, rows: Sequence[ValidRow], returned: Sequence[asyncpg.Record], result: ChunkResult
@@ -84,9 +175,9 @@ class ChunkLoader:
         done = {r["key"] for r in returned}
         rejected = {r.row for r in result.rejected}
         return [
-            str(r.values[self.key_index])
+            self.key_of(r.values)
             for r in rows
-            if r.line not in rejected and str(r.values[self.key_index]) not in done
+            if r.line not in rejected and self.key_of(r.values) not in done
         ]
 
     async def _written_by_this_run(
@@ -95,10 +186,10 @@ class ChunkLoader:
         touched = self.model.touched_column
         if not keys or touched is None:
             return set()
-        key = quote_ident(self.key)
+        key = self._key_sql("t")
         found = await conn.fetch(
-            f"SELECT {key}::text AS key FROM {self.target} "
-            f"WHERE {key}::text = ANY($1::text[]) AND {quote_ident(touched)} >= $2",
+            f"SELECT {key} AS key FROM {self.target} t "
+            f"WHERE {key} = ANY($1::text[]) AND t.{quote_ident(touched)} >= $2",
             keys,
             run_started,
         )
@@ -136,15 +227,15 @@ class ChunkLoader:
 
     async def _reject_foreign_clashes(self, conn: asyncpg.Connection, result: ChunkResult) -> None:
         """Rows whose other unique values belong to a different stored record."""
-        key = quote_ident(self.key)
         for column in self.unique:
-            if column == self.key:
+            if (column,) == self.model.key:
                 continue
             col = quote_ident(column)
             clashes = await conn.fetch(
                 f"DELETE FROM {STAGE} s USING {self.target} t "
-                f"WHERE t.{col} = s.{col} AND t.{key} IS DISTINCT FROM s.{key} "
-                f"RETURNING s._row, s.{col}::text AS value, t.{key}::text AS owner"
+                f"WHERE t.{col} = s.{col} AND {self._key_sql('t')} IS DISTINCT FROM "
+                f"{self._key_sql('s')} "
+                f"RETURNING s._row, s.{col}::text AS value, {self._key_sql('t')} AS owner"
             )
             for r in clashes:
                 result.rejected.append(
@@ -157,7 +248,7 @@ class ChunkLoader:
                     )
                 )
 
-    def _build_insert(self) -> str:
+    def _build_insert(self, *, one_row: bool = False) -> str:
         cols = ", ".join(quote_ident(c) for c in self.columns)
         select = ", ".join(
             f"COALESCE({quote_ident(f.name)}, {f.db_default})"
@@ -165,25 +256,29 @@ class ChunkLoader:
             else quote_ident(f.name)
             for f in self.fields
         )
-        key = quote_ident(self.key)
+        key_cols = ", ".join(quote_ident(c) for c in self.model.key)
+        touched = self.model.touched_column
+        upsert = self.mode == "upsert"
+        row_param = ("$2" if upsert and touched else "$1") if one_row else ""
+        where = f"WHERE _row = {row_param} " if one_row else ""
         head = (
             f"INSERT INTO {self.target} AS t ({cols}) SELECT {select} FROM {STAGE} "
-            f"ORDER BY _row ON CONFLICT ({key}) "
+            f"{where}ORDER BY _row ON CONFLICT ({key_cols}) "
         )
-        if self.mode == "upsert":
-            others = [c for c in self.columns if c != self.key]
+        returning = f"RETURNING {self._key_sql('t')} AS key"
+        others = [c for c in self.columns if c not in self.model.key]
+        if upsert and others:
             sets = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in others)
             old = ", ".join(f"t.{quote_ident(c)}" for c in others)
             new = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in others)
-            touched = self.model.touched_column
             stamp = f", {quote_ident(touched)} = now()" if touched else ""
             fresh = f"t.{quote_ident(touched)} < $1 AND " if touched else ""
             return (
                 head + f"DO UPDATE SET {sets}{stamp} "
-                f"WHERE {fresh}({old}) IS DISTINCT FROM ({new}) "
-                f"RETURNING t.{key}::text AS key, (xmax = 0) AS inserted"
+                f"WHERE {fresh}ROW({old}) IS DISTINCT FROM ROW({new}) "
+                f"{returning}, (xmax = 0) AS inserted"
             )
-        return head + f"DO NOTHING RETURNING t.{key}::text AS key, true AS inserted"
+        return head + f"DO NOTHING {returning}, true AS inserted"
 
     def _count(
         self,
@@ -197,7 +292,7 @@ class ChunkLoader:
         for row in rows:
             if row.line in rejected_lines:
                 continue
-            key = str(row.values[self.key_index])
+            key = self.key_of(row.values)
             if key in done:
                 if done[key]:
                     result.inserted += 1
@@ -223,6 +318,6 @@ class ChunkLoader:
                         row=row.line,
                         column=self.key,
                         value=key,
-                        message=f"{self.key} {key!r} already exists",
+                        message=f"{self.key} {key.replace(chr(31), ', ')!r} already exists",
                     )
                 )

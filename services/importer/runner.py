@@ -175,7 +175,9 @@ class JobRunner:
         source = open_source(ctx.job.format, path, model, opts)
         try:
             ctx.bytes_total = source.bytes_total
-            validator = RowValidator(model, source.header(), opts.field_mapping, opts)
+            validator = RowValidator(
+                model, source.header(), opts.field_mapping, opts, source_format=ctx.job.format
+            )
             loader = ChunkLoader(model, validator.fields, opts.mode)
             async with self.engine.connect() as conn:
                 raw = await self._driver(conn)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import partial
 
 from contracts.jobs import JobOptions, RejectedRow
 from services.core.catalogue import Field, FieldError, Model
 from services.core.catalogue.calendar import parse_date, parse_datetime
 from services.core.catalogue.normalise import CellKind, normalise_cell
+from services.core.catalogue.sqltypes import with_range
 from services.importer.csv_source import CellError
 from services.importer.errors import JobFailure
 
@@ -30,6 +32,34 @@ def _shown(value: str | None) -> str | None:
     return value[:MAX_VALUE_SHOWN] + "…"
 
 
+def _header_key(name: str) -> str:
+    return normalise_cell(name, "text").casefold()
+
+
+def _shown_number(text: str) -> str:
+    ascii_text = normalise_cell(text, "number")
+    return text if ascii_text == text else f"{text} = {ascii_text}"
+
+
+_EXCEL_EPOCH = date(1899, 12, 30)
+
+
+def _or_excel_serial(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """In a spreadsheet a date may arrive as its serial number (a cell without a date
+    format). 60 is Excel's 29 February 1900, a day that never was."""
+
+    def parse_date_or_serial(text: str) -> object:
+        if text.isdigit():
+            serial = int(text)
+            if serial == 60:
+                raise FieldError("serial 60 is Excel's nonexistent 1900-02-29")
+            if 0 < serial < 2_958_466:
+                return _EXCEL_EPOCH + timedelta(days=serial if serial > 60 else serial + 1)
+        return parse(text)
+
+    return parse_date_or_serial
+
+
 class RowValidator:
     """Maps a header onto a model's fields once, then checks rows quickly."""
 
@@ -39,23 +69,15 @@ class RowValidator:
         header: Sequence[str],
         mapping: dict[str, str],
         options: JobOptions | None = None,
+        source_format: str = "csv",
     ) -> None:
         self.model = model
         self.options = options or JobOptions()
         self.header = list(header)
+        self.source_format = source_format
         self.fields: list[Field] = []
         self.positions: list[int] = []
-        seen: dict[str, int] = {}
-        for index, name in enumerate(self.header):
-            target = mapping.get(name, name)
-            if target not in model.field_names:
-                continue  # extra columns are ignored, as spreadsheets often carry notes
-            if target in seen:
-                raise JobFailure(
-                    "bad_header",
-                    f"columns {seen[target] + 1} and {index + 1} both map to field {target!r}",
-                )
-            seen[target] = index
+        seen = self._match_header(model, mapping)
         for unknown in set(mapping.values()) - set(model.field_names):
             raise JobFailure("bad_mapping", f"field mapping names unknown field {unknown!r}")
         missing = [name for name in model.required if name not in seen]
@@ -72,6 +94,38 @@ class RowValidator:
         self.width = len(self.header)
         self.converters = [self._converter(f) for f in self.fields]
 
+    def _match_header(self, model: Model, mapping: dict[str, str]) -> dict[str, int]:
+        """Header cell → field: by explicit mapping, else by name or alias, ignoring case,
+        surrounding spaces and invisible marks. Two cells that are the same column after
+        that are a file error, never a silent first- or last-one-wins."""
+        by_key: dict[str, str] = {}
+        for field in model.fields:
+            for name in (field.name, *field.aliases):
+                by_key[_header_key(name)] = field.name
+        explicit = {_header_key(k): v for k, v in mapping.items()}
+        seen: dict[str, int] = {}
+        cells: dict[str, int] = {}
+        for index, name in enumerate(self.header):
+            key = _header_key(name)
+            if key and key in cells:
+                first = cells[key]
+                raise JobFailure(
+                    "duplicate_header",
+                    f"columns {first + 1} {self.header[first]!r} and {index + 1} {name!r} are "
+                    "the same column after trimming and case-folding",
+                )
+            cells[key] = index
+            target = explicit.get(key) or by_key.get(key)
+            if target is None:
+                continue  # extra columns are ignored, as spreadsheets often carry notes
+            if target in seen:
+                raise JobFailure(
+                    "bad_header",
+                    f"columns {seen[target] + 1} and {index + 1} both map to field {target!r}",
+                )
+            seen[target] = index
+        return seen
+
     @property
     def columns(self) -> list[str]:
         return [f.name for f in self.fields]
@@ -84,13 +138,17 @@ class RowValidator:
                 RejectedRow(row=line, column=e.column, value=_shown(e.value), message=e.message)
                 for e in errors
             ]
+        if len(cells) > self.width and not any(c.strip() for c in cells[self.width :]):
+            cells = cells[: self.width]  # trailing empty cells (a stray delimiter) are harmless
         if len(cells) != self.width:
+            extra = [c for c in cells[self.width :] if c.strip()]
+            detail = f"; extra value {extra[0]!r}" if extra else ""
             return [
                 RejectedRow(
                     row=line,
                     column=None,
                     value=_shown(self._joined(cells)),
-                    message=f"row has {len(cells)} cells; the header has {self.width}",
+                    message=f"row has {len(cells)} fields; the header has {self.width}{detail}",
                 )
             ]
         values: list[object] = []
@@ -112,10 +170,15 @@ class RowValidator:
         """Cell text → value: normalise (digits, letters, invisible marks), check, parse."""
         opts = self.options
         parse = field.parse
+        calendar = field.calendar or opts.calendar
         if field.kind == "date":
-            parse = partial(parse_date, calendar=opts.calendar)
+            parse = partial(parse_date, calendar=calendar)
+            if self.source_format == "xlsx":
+                parse = _or_excel_serial(parse)
         elif field.kind == "datetime":
-            parse = partial(parse_datetime, calendar=opts.calendar, zone=opts.time_zone)
+            parse = partial(parse_datetime, calendar=calendar, zone=field.zone or opts.time_zone)
+        if field.low is not None or field.high is not None:
+            parse = with_range(parse, field.low, field.high, _shown_number)
         kind: CellKind = "date" if field.kind == "datetime" else field.kind
         fold = opts.fold_arabic_letters
         name, required, limit = field.name, field.required, field.max_length

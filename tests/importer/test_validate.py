@@ -180,7 +180,26 @@ def test_ragged_row(model: Model, delta: int) -> None:
     bad = rejected(validator.check(9, cells))
     assert bad.row == 9
     assert bad.column is None
-    assert f"row has {len(cells)} cells; the header has {len(HEADER)}" == bad.message
+    assert bad.message.startswith(f"row has {len(cells)} fields; the header has {len(HEADER)}")
+    if delta > 0:
+        assert "extra value 'extra'" in bad.message
+
+
+def test_trailing_empty_cells_are_ignored(model: Model) -> None:
+    validator = RowValidator(model, HEADER, {})
+    assert isinstance(validator.check(3, [*row(), "", " "]), ValidRow)
+
+
+def test_headers_match_ignoring_case_spaces_and_marks(model: Model) -> None:
+    header = [f" {h.upper()}\u200f" for h in HEADER]
+    assert isinstance(RowValidator(model, header, {}).check(2, row()), ValidRow)
+
+
+def test_same_column_twice_after_case_folding_is_a_file_error(model: Model) -> None:
+    with pytest.raises(JobFailure) as caught:
+        RowValidator(model, [*HEADER, "Email "], {})
+    assert caught.value.code == "duplicate_header"
+    assert "'Email '" in caught.value.message
 
 
 def test_missing_required_column(model: Model) -> None:

@@ -4,6 +4,22 @@ Nothing a user sends is pasted into SQL; a model name is looked up here or refus
 """
 
 from services.core.catalogue.fields import Field, FieldError
-from services.core.catalogue.registry import MODELS, Model, UnknownModelError, get_model
+from services.core.catalogue.registry import (
+    MODELS,
+    ForeignKey,
+    Model,
+    UnknownModelError,
+    get_model,
+    register_models,
+)
 
-__all__ = ["MODELS", "Field", "FieldError", "Model", "UnknownModelError", "get_model"]
+__all__ = [
+    "MODELS",
+    "Field",
+    "FieldError",
+    "ForeignKey",
+    "Model",
+    "UnknownModelError",
+    "get_model",
+    "register_models",
+]

@@ -49,6 +49,12 @@ class Field:
     # how the cell is normalised before parsing (digits, letters, invisible marks), and for
     # "date"/"datetime" which calendar-aware parser the job's options select
     kind: Literal["text", "identifier", "number", "date", "datetime", "phone", "email"] = "text"
+    # for dates and times: a calendar and zone fixed by the field rules (else the job's)
+    calendar: Literal["gregorian", "jalali", "auto"] | None = None
+    zone: str | None = None
+    # bounds checked after parsing (numbers or dates), set from field rules
+    low: object = None
+    high: object = None
 
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on", "بله", "فعال"})

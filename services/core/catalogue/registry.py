@@ -16,11 +16,23 @@ from services.core.catalogue.fields import (
     parse_phone,
 )
 
-__all__ = ["MODELS", "Model", "UnknownModelError", "get_model"]
+__all__ = ["MODELS", "ForeignKey", "Model", "UnknownModelError", "get_model", "register_models"]
 
 
 class UnknownModelError(LookupError):
     """The model name is not in the catalogue."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    """``column`` references ``schema.table(target)``; ``lookup`` names other unique columns
+    of that table by which a file may name the row (a department by code or by name)."""
+
+    column: str
+    schema: str
+    table: str
+    target: str
+    lookup: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,13 @@ class Model:
     description: str = ""
     # a column set to now() by every insert and update: tells rows this run already wrote
     touched_column: str | None = None
+    # several columns when the key is composite (an enrollment: student, course, term)
+    key_columns: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self.key_columns or (self.natural_key,)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -114,6 +133,11 @@ USER = Model(
 )
 
 MODELS: dict[str, Model] = {USER.name: USER}
+
+
+def register_models(models: dict[str, Model]) -> None:
+    """Add models read from the database (operator-enabled tables) to the catalogue."""
+    MODELS.update(models)
 
 
 def get_model(name: str) -> Model:

@@ -26,6 +26,7 @@ from contracts.base import Reply
 from contracts.jobs import CancelJob, CreateJob, DeleteJob, ExecuteJob, RequestRun, UpdateJob
 from contracts.subjects import Subjects
 from services.core.bus import ensure_object_store, ensure_streams, make_broker
+from services.core.catalogue.operator import load_operator_models
 from services.core.db import make_engine
 from services.core.jobs.commands import JobCommands
 from services.core.jobs.lease import RunBusy
@@ -100,6 +101,9 @@ def build_job_worker_app(
         await ensure_object_store(js, subjects)
         engine = make_engine(database_url)
         await migrate(engine)
+        enabled = await load_operator_models(engine, settings)
+        if enabled:
+            log.info("operator models enabled", models=enabled)
         relay = OutboxRelay(engine, js)
         state["commands"] = JobCommands(engine, subjects, service, relay.poke)
         state["runner"] = make_runner(RunnerParts(engine, js, subjects, relay, settings, worker))
