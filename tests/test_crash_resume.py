@@ -129,3 +129,69 @@ async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
     finally:
         await nc.close()
         await db.close()
+
+
+async def test_stopped_worker_hands_its_job_back_at_once(
+    settings: Settings, subjects: Subjects, imports_root: Path, tmp_path: Path
+) -> None:
+    """SIGTERM (Ctrl-C, a rolling deploy): the run stops at a chunk boundary and the next
+    replica resumes it without waiting for the ack deadline."""
+    bad = write_file(imports_root / "big.csv")
+    # a long ack wait: only a handed-back command can be picked up quickly
+    env = service_env(settings, DM_ACK_WAIT_SECONDS="120", DM_IMPORT_CHUNK_SIZE="500")
+    job_id = str(uuid.uuid4())
+    db = await asyncpg.connect(settings.database_url)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        first_log = tmp_path / "first.log"
+        with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
+            wait_for_log(first_log, "importer ready", p)
+            for verb, cmd in (
+                (
+                    "create",
+                    CreateJob(
+                        correlation_id="c",
+                        actor="registrar",
+                        job_id=job_id,
+                        title="big",
+                        job_type="import",
+                        model_name="users.User",
+                        format="csv",
+                        file_path="big.csv",
+                    ),
+                ),
+                ("request_run", RequestRun(correlation_id="c", actor="registrar", job_id=job_id)),
+            ):
+                msg = await nc.request(
+                    subjects.request("importer", verb), msgspec.json.encode(cmd), timeout=10
+                )
+                assert msgspec.json.decode(msg.data, type=Reply).ok
+            for _ in range(300):
+                job = await _job(db, job_id)
+                if job["last_row"] >= 5_000:
+                    break
+                await asyncio.sleep(0.05)
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(30) == 0
+        stopped = await _job(db, job_id)
+        assert stopped["status"] == "running"
+        assert 0 < stopped["last_row"] < ROWS
+
+        second_log = tmp_path / "second.log"
+        with running("services.importer", dict(env, DM_WORKER_NAME="second"), second_log) as p:
+            wait_for_log(second_log, "importer ready", p)
+            for _ in range(600):  # well under the 120 s ack wait
+                job = await _job(db, job_id)
+                if job["status"] in ("completed", "failed"):
+                    break
+                await asyncio.sleep(0.1)
+        assert job["status"] == "completed", job["error_message"]
+        stats = job["statistics"]
+        stats = msgspec.json.decode(stats) if isinstance(stats, str) else stats
+        assert stats["rows_imported"] == ROWS - bad
+        assert stats["rows_rejected"] == bad
+        count = await db.fetchval("SELECT count(*) FROM users_user WHERE username LIKE 'p3%'")
+        assert count == ROWS - bad
+    finally:
+        await nc.close()
+        await db.close()

@@ -23,6 +23,7 @@ def _runner(parts: RunnerParts) -> JobRunner:
         imports_root=parts.settings.imports_path,
         chunk_size=parts.settings.import_chunk_size,
         worker=parts.worker,
+        shutdown=parts.shutdown,
     )
 
 

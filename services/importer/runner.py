@@ -36,7 +36,7 @@ from contracts.jobs import (
 from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
 from services.core.eventlog import event_fields
-from services.core.jobs.lease import job_lease
+from services.core.jobs.lease import Shutdown, job_lease
 from services.core.jobs.state import MAX_ERRORS_SHOWN, JobState, stream_of
 from services.core.jobs.store import load, record
 from services.core.logs import get_logger
@@ -88,7 +88,9 @@ class JobRunner:
         imports_root: Any,
         chunk_size: int,
         worker: str,
+        shutdown: Shutdown | None = None,
     ) -> None:
+        self.shutdown = shutdown or Shutdown()
         self.engine = engine
         self.js = js
         self.subjects = subjects
@@ -222,6 +224,7 @@ class JobRunner:
     async def _commit_chunk(
         self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, rows: int
     ) -> None:
+        self.shutdown.check()  # a stopping worker hands the rest back before this chunk
         async with conn.begin():
             job = await load(conn, ctx.job.id, lock=True)
             if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":

@@ -7,19 +7,55 @@ command can be taken by another replica.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.db import asyncpg_dsn
 
-__all__ = ["RunBusy", "job_lease"]
+__all__ = ["RunBusy", "RunInterrupted", "Shutdown", "job_lease"]
 
 
 class RunBusy(Exception):
     """Another replica is running this job right now; try again later."""
+
+
+class RunInterrupted(Exception):
+    """The worker is shutting down; the run stopped at a chunk boundary and will resume."""
+
+
+class Shutdown:
+    """Tells running jobs to stop at their next chunk, and waits until they have."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def check(self) -> None:
+        """Raises ``RunInterrupted`` once shutdown has begun."""
+        if self.stopping:
+            raise RunInterrupted
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
+
+    async def stop(self, grace_seconds: float) -> None:
+        self.stopping = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace_seconds)
 
 
 @contextlib.asynccontextmanager

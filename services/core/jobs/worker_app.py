@@ -29,7 +29,7 @@ from services.core.bus import ensure_object_store, ensure_streams, make_broker
 from services.core.catalogue.operator import load_operator_models
 from services.core.db import make_engine
 from services.core.jobs.commands import JobCommands
-from services.core.jobs.lease import RunBusy
+from services.core.jobs.lease import RunBusy, RunInterrupted, Shutdown
 from services.core.logs import bind, get_logger
 from services.core.migrate import migrate
 from services.core.outbox import OutboxRelay
@@ -38,6 +38,7 @@ from services.core.settings import Settings
 __all__ = ["Runner", "RunnerParts", "build_job_worker_app"]
 
 BUSY_RETRY_SECONDS = 5.0
+PULL_TIMEOUT_SECONDS = 5.0
 
 log = get_logger(__name__)
 
@@ -57,6 +58,7 @@ class RunnerParts:
     relay: OutboxRelay
     settings: Settings
     worker: str
+    shutdown: Shutdown
 
 
 def build_job_worker_app(
@@ -71,6 +73,7 @@ def build_job_worker_app(
     worker = settings.worker_name or f"{socket.gethostname()}-{os.getpid()}"
     broker = make_broker(nats_url, name=f"{service}-{worker}")
     state: dict[str, JobCommands | Runner] = {}
+    shutdown = Shutdown()
 
     def commands() -> JobCommands:
         found = state["commands"]
@@ -83,7 +86,7 @@ def build_job_worker_app(
         subjects.command(service, "execute"),
         stream=JStream(subjects.commands_stream, declare=False),
         durable=subjects.durable(service),
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        pull_sub=PullSub(batch_size=1, timeout=PULL_TIMEOUT_SECONDS),
         config=ConsumerConfig(ack_wait=float(settings.ack_wait_seconds)),
         ack_policy=AckPolicy.MANUAL,
     )
@@ -91,7 +94,8 @@ def build_job_worker_app(
         with bind(job_id=cmd.job_id, correlation_id=cmd.correlation_id, run_id=cmd.run_id):
             runner = state["runner"]
             assert not isinstance(runner, JobCommands)
-            await _execute(runner, cmd, msg, settings.ack_wait_seconds / 3)
+            with shutdown.running():
+                await _execute(runner, cmd, msg, settings.ack_wait_seconds / 3)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -106,7 +110,9 @@ def build_job_worker_app(
             log.info("operator models enabled", models=enabled)
         relay = OutboxRelay(engine, js)
         state["commands"] = JobCommands(engine, subjects, service, relay.poke)
-        state["runner"] = make_runner(RunnerParts(engine, js, subjects, relay, settings, worker))
+        state["runner"] = make_runner(
+            RunnerParts(engine, js, subjects, relay, settings, worker, shutdown)
+        )
         relay.start()
         try:
             yield
@@ -118,7 +124,14 @@ def build_job_worker_app(
         # only now are the subscribers listening: tests and operators wait for this line
         log.info(f"{service} ready", worker=worker)
 
-    return FastStream(broker, lifespan=lifespan, after_startup=[announce]), broker
+    async def drain() -> None:
+        # runs before the broker closes: running jobs stop at their next chunk and their
+        # commands go back to the stream, so another replica resumes them at once
+        log.info(f"{service} stopping")
+        await shutdown.stop(grace_seconds=float(settings.ack_wait_seconds))
+
+    app = FastStream(broker, lifespan=lifespan, after_startup=[announce], on_shutdown=[drain])
+    return app, broker
 
 
 def _register_requests(
@@ -161,6 +174,15 @@ async def _execute(
         await runner.run(cmd)
     except RunBusy:
         await msg.nack(delay=BUSY_RETRY_SECONDS)
+        return
+    except RunInterrupted:
+        log.info("run interrupted by shutdown; handing it back", job_id=cmd.job_id)
+        # delayed past this process's own open pull request, which would otherwise take
+        # the command straight back and sit on it until the ack deadline
+        await msg.nack(delay=PULL_TIMEOUT_SECONDS + 1)
+        # the connection closes right after this: make sure the nak has left
+        with contextlib.suppress(Exception):
+            await msg.raw_message._client.flush(timeout=5)
         return
     except Exception:
         # the database or bus went away: leave the command for redelivery, which resumes
