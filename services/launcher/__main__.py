@@ -1,14 +1,17 @@
 """``dm-run``: embedded servers if needed, migrations, then the gateway and the workers.
 
 Children get the resolved URLs through ``DM_NATS_URL`` / ``DM_DATABASE_URL`` so they never
-start embedded servers of their own. The first child to die, or SIGINT/SIGTERM/SIGHUP, stops
-everything this process started; data stays in the data dir for the next run.
+start embedded servers of their own. A child that dies is restarted (its unfinished job is
+redelivered and resumed); one that keeps dying stops everything. SIGINT/SIGTERM/SIGHUP stop
+everything this process started; data stays in the data dir for the next run. A lock on the
+data dir keeps a second ``dm-run`` from sharing (and later stopping) the same servers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -32,10 +35,41 @@ _POLL = 0.2
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+_RESTART_LIMIT = 5  # deaths within _RESTART_WINDOW seconds before giving up
+_RESTART_WINDOW = 60.0
+
+
 @dataclass
 class _Child:
     name: str
     process: subprocess.Popen[bytes]
+    module: str = ""
+    env: dict[str, str] | None = None
+    deaths: list[float] | None = None
+
+
+class _AlreadyRunning(Exception):
+    pass
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """An exclusive lock held for our lifetime; raises ``_AlreadyRunning``."""
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as e:
+        os.close(fd)
+        owner = ""
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            owner = f" (pid {json.loads((data_dir / 'run.json').read_text())['pid']})"
+        raise _AlreadyRunning(
+            f"dm-run is already running with data dir {data_dir}{owner}; stop it first, or "
+            "give this one its own DM_DATA_DIR"
+        ) from e
+    return fd
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -79,7 +113,7 @@ def _spawn(name: str, module: str, env: dict[str, str]) -> _Child:
     process = subprocess.Popen(
         [sys.executable, "-m", module], env=env, stdin=subprocess.DEVNULL, start_new_session=True
     )
-    return _Child(name, process)
+    return _Child(name, process, module, env, [])
 
 
 def _stop_children(children: list[_Child]) -> None:
@@ -97,18 +131,32 @@ def _stop_children(children: list[_Child]) -> None:
 
 
 def _supervise(children: list[_Child]) -> int:
-    """Block until a child exits (returns 1); a signal interrupts with KeyboardInterrupt."""
+    """Restart children that die; returns 1 when one keeps dying. A signal interrupts this
+    with KeyboardInterrupt."""
     while True:
-        for child in children:
+        for i, child in enumerate(children):
             code = child.process.poll()
-            if code is not None:
+            if code is None:
+                continue
+            now = time.monotonic()
+            deaths = [t for t in (child.deaths or []) if now - t < _RESTART_WINDOW] + [now]
+            if len(deaths) >= _RESTART_LIMIT:
                 print(
-                    f"dm-run: {child.name} (pid {child.process.pid}) exited with code {code}; "
-                    "stopping everything",
+                    f"dm-run: {child.name} exited {len(deaths)} times within "
+                    f"{_RESTART_WINDOW:.0f} s (last code {code}); stopping everything",
                     file=sys.stderr,
                     flush=True,
                 )
                 return 1
+            print(
+                f"dm-run: {child.name} (pid {child.process.pid}) exited with code {code}; "
+                "restarting it",
+                file=sys.stderr,
+                flush=True,
+            )
+            assert child.env is not None
+            children[i] = _spawn(child.name, child.module, child.env)
+            children[i].deaths = deaths
         time.sleep(_POLL)
 
 
@@ -125,6 +173,7 @@ def _banner(settings: Settings, nats_url: str, database_url: str, run_file: Path
     .venv/bin/dm users create admin --superuser
     .venv/bin/dm tokens create admin
     export DM_TOKEN=...
+    export DM_GATEWAY_URL={gateway}   # dm also finds it in {run_file.name}
   The `dm users` / `dm tokens` commands find the database through DM_DATABASE_URL, or else
   the same embedded server under DM_DATA_DIR ({settings.data_dir}).
 
@@ -137,6 +186,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     children: list[_Child] = []
     run_file = settings.data_path / "run.json"
     code = 0
+    try:
+        lock = _lock_data_dir(settings.data_path)
+    except _AlreadyRunning as e:
+        print(f"dm-run: {e}", file=sys.stderr)
+        return 1
     try:
         print("dm-run: starting NATS and PostgreSQL (embedded unless configured)...", flush=True)
         nats_url, database_url, stoppers = resolve_urls(settings)
@@ -179,6 +233,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         for stop in reversed(stoppers):
             stop()
         run_file.unlink(missing_ok=True)
+        os.close(lock)
     return code
 
 
