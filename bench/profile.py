@@ -21,7 +21,15 @@ __all__ = ["CpuMeter", "Profile", "PySpy", "py_spy_binary", "summarise"]
 
 _LINE = re.compile(r"^(?P<stack>.*) (?P<count>\d+)$")
 _FRAME_LINE = re.compile(r":\d+\)$")
-_IDLE = ("select (selectors.py", "_run_once (asyncio/base_events.py", "poll (selectors.py")
+# leaves where a thread waits rather than works (py-spy names methods Class.method)
+_WAITING = frozenset(
+    {
+        "EpollSelector.select (selectors.py)",
+        "select (selectors.py)",
+        "Condition.wait (threading.py)",
+        "Event.wait (threading.py)",
+    }
+)
 
 
 def py_spy_binary() -> str | None:
@@ -60,23 +68,33 @@ class PySpy:
 
 @dataclass
 class Profile:
-    samples: int = 0
-    idle: int = 0
+    """Samples of the main thread: waiting in the event loop, or busy in some function."""
+
+    samples: int = 0  # main thread
+    idle: int = 0  # main thread waiting in the event loop's select (on PostgreSQL/NATS)
+    other_threads: int = 0  # helper threads (anyio workers, mostly parked)
     self_time: Counter[str] = field(default_factory=Counter)
     inclusive: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def busy(self) -> int:
+        return self.samples - self.idle
+
     def lines(self, top: int = 20) -> list[str]:
-        busy = max(self.samples - self.idle, 1)
+        busy = max(self.busy, 1)
         out = [
-            f"{self.samples} samples, {self.idle} idle in the event loop "
-            f"({100.0 * self.idle / max(self.samples, 1):.0f}%: waiting on PostgreSQL/NATS)",
+            f"main thread: {self.samples} samples at 100/s; {self.idle} "
+            f"({100.0 * self.idle / max(self.samples, 1):.0f}%) waiting in the event loop "
+            f"(on PostgreSQL/NATS), {self.busy} "
+            f"({100.0 * self.busy / max(self.samples, 1):.0f}%) running Python; "
+            f"{self.other_threads} samples of other threads left out",
             "",
-            f"top {top} by own time (% of busy samples):",
+            f"top {top} by own time (% of busy main-thread samples):",
         ]
         out += [
             f"  {100.0 * n / busy:5.1f}%  {name}" for name, n in self.self_time.most_common(top)
         ]
-        out += ["", f"top {top} by inclusive time (% of busy samples):"]
+        out += ["", f"top {top} by inclusive time (% of busy main-thread samples):"]
         out += [
             f"  {100.0 * n / busy:5.1f}%  {name}" for name, n in self.inclusive.most_common(top)
         ]
@@ -98,17 +116,19 @@ def summarise(raw: Path) -> Profile:
         frames = [_function(f) for f in match["stack"].split(";") if f.strip()]
         if not frames:
             continue
+        if frames[0].startswith("Thread._bootstrap"):
+            profile.other_threads += count
+            continue
         profile.samples += count
-        if frames[-1].startswith(_IDLE):
+        if frames[-1] in _WAITING:
             profile.idle += count
             continue
-        # the first frame is the thread, e.g. "process 123:"... skip non-function frames
-        funcs = [f for f in frames if "(" in f]
-        if not funcs:
-            continue
-        profile.self_time[funcs[-1]] += count
-        for name in set(funcs):
-            profile.inclusive[name] += count
+        profile.self_time[frames[-1]] += count
+        # inclusive time only for our code and the driver: the framework frames are on
+        # every stack and say nothing
+        for name in set(frames):
+            if "(services/" in name or "(asyncpg/" in name:
+                profile.inclusive[name] += count
     return profile
 
 

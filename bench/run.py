@@ -442,12 +442,12 @@ async def section_profile(state: State, importer: ImporterProcess) -> None:
         )
         summary.write_text("\n".join([header, *text]) + "\n")
         console.print(header)
-        for line in text[:25]:
+        for line in text:
             console.print(line, markup=False)
         out[label] = {
             "raw": str(raw),
             "summary": str(summary),
-            "idle_share": round(profile.idle / max(profile.samples, 1), 3),
+            "main_thread_waiting_share": round(profile.idle / max(profile.samples, 1), 3),
             "top_self": profile.self_time.most_common(10),
         }
     state.results["profile"] = out

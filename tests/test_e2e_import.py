@@ -19,7 +19,7 @@ import pytest
 
 from services.core.settings import load_settings
 from tests.conftest import DATA
-from tests.support.people import write_people
+from tests.support.people import FIELDS, person, write_people
 from tests.support.servers import Servers, create_database, delete_streams, drop_database
 from tests.support.stack import Stack, make_users, run_stack
 
@@ -406,3 +406,49 @@ async def test_logs_follow_one_job_across_gateway_and_importer(
         mine = [x for x in lines if x.get("job_id") == job_id]
         assert mine, f"no line about the job in {log.name}"
         assert all(x.get("correlation_id") == "trace-me-123" for x in mine), mine
+
+
+async def test_uploads_belong_to_their_owner_and_must_exist(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    people = write_people(tmp_path / "alice.csv", start=3_000_001, count=3)
+    file_path = upload(client, stack, "alice", people)
+    body = {"title": "t", "job_type": "import", "model_name": "users.User", "format": "csv"}
+    r = client.post(
+        stack.api("jobs/"), headers=stack.headers("bob"), json={**body, "file_path": file_path}
+    )
+    assert r.status_code == 400
+    assert "no uploaded file" in r.text
+    r = client.post(
+        stack.api("jobs/"), headers=stack.headers("admin"), json={**body, "file_path": file_path}
+    )
+    assert r.status_code == 201
+    for missing in ("upload:nope/x.csv", "upload:../../../etc/passwd"):
+        r = client.post(
+            stack.api("jobs/"), headers=stack.headers("alice"), json={**body, "file_path": missing}
+        )
+        assert r.status_code == 400, r.text
+        assert "no uploaded file" in r.text
+
+
+async def test_a_huge_cell_rejects_its_row_and_messages_name_the_users_file(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    huge = tmp_path / "hugefield.csv"
+    rows = [person(4_000_001), person(4_000_002)]
+    rows[0]["first_name"] = "x" * 1_000_000
+    with open(huge, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    final, _ = run_job(client, stack, "alice", huge)
+    assert final["status"] == "completed", final["error_message"]
+    assert final["statistics"]["rows_imported"] == 1
+    assert final["errors"][0]["row"] == 2
+    assert "1000000 characters" in final["errors"][0]["message"]
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    final, _ = run_job(client, stack, "alice", empty)
+    assert final["status"] == "failed"
+    assert final["error_message"].startswith("empty.csv is empty")

@@ -68,5 +68,5 @@ def test_launcher_restarts_a_killed_worker_refuses_a_twin_and_stops_cleanly(
         launcher.send_signal(signal.SIGINT)
         code = launcher.wait(60)
     assert code == 0
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive

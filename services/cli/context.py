@@ -37,9 +37,9 @@ class Context:
 
     def client(self) -> GatewayClient:
         """A gateway client; every gateway call needs a token, so refuse early without one."""
-        if not self.settings.token:
+        if not self.settings.token.strip():
             raise UsageError(
                 "no token: set DM_TOKEN or pass --token (an admin creates one with: "
                 "dm tokens create USER)"
             )
-        return GatewayClient(self.settings.gateway_url, self.settings.token)
+        return GatewayClient(self.settings.gateway_url, self.settings.token.strip())

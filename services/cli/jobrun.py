@@ -26,8 +26,16 @@ class FollowInterruptedError(Exception):
 
 def exit_code_for(job: Job) -> int:
     """0 only for ``completed``: rejected rows are data problems reported in the summary,
-    not a failure of the run. Failed, cancelled (or, defensively, unfinished) jobs give 1."""
-    return EXIT_OK if job.get("status") == "completed" else EXIT_FAILED
+    not a failure of the run. Failed, cancelled (or, defensively, unfinished) jobs give 1,
+    and so does a completed import in which every row was rejected: a script must notice
+    that nothing was loaded."""
+    if job.get("status") != "completed":
+        return EXIT_FAILED
+    stats = job.get("statistics") or {}
+    read = int(stats.get("rows_read") or 0)
+    if read and int(stats.get("rows_rejected") or 0) == read:
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def execute_and_follow(ctx: Context, client: GatewayClient, job: Job) -> Job:
@@ -55,5 +63,11 @@ def report(ctx: Context, job: Job) -> int:
     code = exit_code_for(job)
     if code != EXIT_OK:
         message = job.get("error_message") or f"job {job.get('status', 'did not complete')}"
+        if job.get("status") == "completed":
+            message = "every row was rejected; nothing was loaded"
         ctx.error(f"dm: {message}")
+    elif job.get("job_type") == "import" and not int(
+        (job.get("statistics") or {}).get("rows_read") or 0
+    ):
+        ctx.error("dm: warning: the file has no data rows (only a header?)")
     return code

@@ -7,8 +7,11 @@ on stderr and exit code 2; a job that ran and failed exits 1; only bugs show a t
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,9 +77,24 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides: dict[str, object] = {}
     if getattr(args, "gateway", None):
         overrides["gateway_url"] = args.gateway
-    if getattr(args, "token", None):
-        overrides["token"] = args.token
+    elif not os.environ.get("DM_GATEWAY_URL"):
+        # `make run` on this machine: its run.json knows the gateway's real port
+        local = _local_gateway()
+        if local:
+            overrides["gateway_url"] = local
+    token = getattr(args, "token", None)
+    if token is not None:
+        overrides["token"] = token
     return overrides
+
+
+def _local_gateway() -> str:
+    data_dir = Path(os.environ.get("DM_DATA_DIR") or ".dm")
+    try:
+        value = json.loads((data_dir / "run.json").read_text())["gateway_url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return str(value)
 
 
 def main(argv: Sequence[str] | None = None, *, ctx: Context | None = None) -> int:

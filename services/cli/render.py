@@ -100,12 +100,18 @@ def print_summary(console: Console, job: Job) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(justify="right")
-    for label, key in (
-        ("rows read", "rows_read"),
-        ("imported", "rows_imported"),
+    counters = [("rows read", "rows_read"), ("imported", "rows_imported")]
+    if int(stats.get("rows_updated") or 0):
+        counters += [("  inserted", "rows_inserted"), ("  updated", "rows_updated")]
+    counters += [
+        ("unchanged", "rows_unchanged"),
+        ("skipped (already there)", "rows_skipped"),
         ("rejected", "rows_rejected"),
-    ):
-        grid.add_row(label, f"{int(stats.get(key) or 0):,}")
+    ]
+    for label, key in counters:
+        value = int(stats.get(key) or 0)
+        if value or key in ("rows_read", "rows_imported", "rows_rejected"):
+            grid.add_row(label, f"{value:,}")
     grid.add_row("duration", format_duration(job))
     console.print(grid)
     errors = job.get("errors") or []

@@ -8,7 +8,6 @@ that leaves the root is refused.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ __all__ = [
     "new_upload_name",
     "open_job_file",
     "safe_filename",
+    "upload_owner",
 ]
 
 UPLOAD_SCHEME = "upload:"
@@ -78,14 +78,30 @@ async def open_job_file(
 @contextlib.asynccontextmanager
 async def _download(name: str, js: JetStreamContext, subjects: Subjects) -> AsyncIterator[Path]:
     store = await js.object_store(subjects.object_store)
-    fd, tmp = tempfile.mkstemp(prefix="dm-upload-", suffix="-" + safe_filename(name))
-    try:
-        with os.fdopen(fd, "wb") as out:
+    # the copy keeps the uploaded file's own name, so messages name the user's file
+    with tempfile.TemporaryDirectory(prefix="dm-upload-") as folder:
+        path = Path(folder) / safe_filename(name)
+        with open(path, "wb") as out:
             try:
                 await store.get(name, writeinto=out)
             except NotFoundError as e:
                 raise StorageError(f"uploaded file {name!r} no longer exists") from e
-        yield Path(tmp)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        yield path
+
+
+OWNER_HEADER = "Dm-Owner"
+
+
+async def upload_owner(js: JetStreamContext, subjects: Subjects, file_path: str) -> str | None:
+    """Who uploaded ``upload:<name>`` ("" for objects other systems put on the bus).
+
+    Raises ``StorageError`` when there is no such upload.
+    """
+    store = await js.object_store(subjects.object_store)
+    try:
+        info = await store.get_info(file_path[len(UPLOAD_SCHEME) :])
+    except NotFoundError as e:
+        raise StorageError(f"there is no uploaded file {file_path!r}") from e
+    headers = info.headers or {}
+    owner = headers.get(OWNER_HEADER, "")
+    return str(owner[0] if isinstance(owner, list) and owner else owner)

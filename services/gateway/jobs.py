@@ -25,7 +25,13 @@ from contracts.jobs import (
 from services.core.auth import Principal
 from services.core.catalogue import UnknownModelError, get_model
 from services.core.settings import Settings
-from services.core.storage import UPLOAD_SCHEME, FileNotAllowedError, local_path
+from services.core.storage import (
+    UPLOAD_SCHEME,
+    FileNotAllowedError,
+    StorageError,
+    local_path,
+    upload_owner,
+)
 from services.core.tables import job_rejections, jobs
 from services.gateway.auth import require_principal
 from services.gateway.bus import ServiceClient, owner_of
@@ -129,6 +135,20 @@ def _check_definition(
             raise ClientException(detail=str(e)) from e
 
 
+async def _check_upload(
+    request: Request[Any, Any, Any], principal: Principal, file_path: str | None
+) -> None:
+    """An upload must exist and be the caller's own (a superuser may use any)."""
+    if not file_path or not file_path.startswith(UPLOAD_SCHEME):
+        return
+    try:
+        owner = await upload_owner(request.app.state.js, request.app.state.subjects, file_path)
+    except StorageError as e:
+        raise ClientException(detail=str(e)) from e
+    if owner != principal.username and not principal.is_superuser:
+        raise ClientException(detail=f"there is no uploaded file {file_path!r}")
+
+
 def _correlation(request: Request[Any, Any, Any]) -> str:
     return request.headers.get("x-correlation-id") or str(uuid.uuid4())
 
@@ -175,6 +195,7 @@ class JobController(Controller):
         settings: Settings = request.app.state.settings
         _check_definition(settings, data.model_name, data.format, data.file_path)
         _check_fields(data.model_name, data.options)
+        await _check_upload(request, principal, data.file_path)
         if data.job_type == "import" and not data.file_path:
             raise ClientException(detail="an import job needs a file_path (upload the file first)")
         command = CreateJob(
@@ -209,6 +230,7 @@ class JobController(Controller):
     ) -> dict[str, Any]:
         job = await load_visible_job(request.app.state.engine, job_id, principal)
         _check_definition(request.app.state.settings, data.model_name, data.format, data.file_path)
+        await _check_upload(request, principal, data.file_path)
         command = UpdateJob(
             correlation_id=_correlation(request),
             actor=principal.username,

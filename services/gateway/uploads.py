@@ -14,10 +14,16 @@ from typing import Any
 from litestar import Request, put
 from litestar.di import Provide
 from litestar.exceptions import ClientException
+from nats.js.api import ObjectMeta
 
 from services.core.auth import Principal
 from services.core.settings import Settings
-from services.core.storage import UPLOAD_SCHEME, FileNotAllowedError, new_upload_name
+from services.core.storage import (
+    OWNER_HEADER,
+    UPLOAD_SCHEME,
+    FileNotAllowedError,
+    new_upload_name,
+)
 from services.gateway.auth import require_principal
 from services.gateway.errors import PayloadTooLarge
 from services.gateway.schemas import UploadResult
@@ -68,7 +74,9 @@ async def upload_file(
                 out.write(chunk)
         store = await request.app.state.js.object_store(request.app.state.subjects.object_store)
         with open(tmp, "rb") as source:
-            await store.put(name, source)
+            # the owner goes with the object: only they (or a superuser) may import it
+            meta = ObjectMeta(name=name, headers={OWNER_HEADER: principal.username})
+            await store.put(name, source, meta=meta)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -30,6 +30,9 @@ __all__ = [
 
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = ",;\t|"
+# one cell may be large (a notes column), but never larger than an upload may be; the
+# validator then rejects it against its column's limit instead of the reader giving up
+FIELD_SIZE_LIMIT = 128 * 1024 * 1024
 LIKELY_LEGACY = ["cp1256", "cp1252"]
 
 
@@ -143,6 +146,7 @@ class CsvSource:
 
     def _records(self) -> Iterator[Record]:
         if not hasattr(self, "_reader"):
+            csv.field_size_limit(FIELD_SIZE_LIMIT)
             self._reader = csv.reader(self._text, delimiter=self.delimiter, strict=False)
             self._line = 1
         reader = self._reader
