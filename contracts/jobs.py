@@ -202,10 +202,15 @@ class JobDeleted(Event, frozen=True, kw_only=True, tag="job.deleted"):
 
 
 class JobQueued(Event, frozen=True, kw_only=True, tag="job.queued"):
-    """A run was requested and its execute command put on the commands stream."""
+    """A run was requested and its execute command put on the commands stream.
+
+    ``resume`` continues after the last checkpoint of a cancelled or failed run, keeping its
+    counters, so rows already loaded are not read again.
+    """
 
     job_id: str
     run_id: str
+    resume: bool = False
 
 
 class JobStarted(Event, frozen=True, kw_only=True, tag="job.started"):

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 BUSY = frozenset({"queued", "running"})
+RESUMABLE = frozenset({"cancelled", "failed"})
 
 
 class DecisionError(Exception):
@@ -110,7 +111,10 @@ def decide_execute(
         raise DecisionError("conflict", f"job {job_id} is already {job.status}")
     run_id = str(uuid.uuid4())
     env = _envelope(job, job_id, actor, correlation_id)
-    queued = JobQueued(**env, job_id=job_id, run_id=run_id)  # type: ignore[arg-type]
+    # an import stopped part-way carries on after its checkpoint instead of re-reading rows
+    # it already loaded (which insert mode would then reject as its own duplicates)
+    resume = job.job_type == "import" and job.status in RESUMABLE and job.last_row > 0
+    queued = JobQueued(**env, job_id=job_id, run_id=run_id, resume=resume)  # type: ignore[arg-type]
     command = ExecuteJob(correlation_id=correlation_id, actor=actor, job_id=job_id, run_id=run_id)
     return [queued], command
 

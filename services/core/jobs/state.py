@@ -97,23 +97,24 @@ def _apply(state: JobState, event: JobEvent) -> JobState:
             for k in ("title", "model_name", "format", "file_path", "options")
             if (v := getattr(event, k)) is not None
         }
-        return replace(state, **changes)
+        # a changed definition (another file, other options) starts from the top next time
+        return replace(state, **changes, last_row=0)
     if isinstance(event, JobDeleted):
         return replace(state, deleted=True)
     if isinstance(event, JobQueued):
-        return replace(
+        queued = replace(
             state,
             status="queued",
             run_id=event.run_id,
-            progress=0.0,
-            statistics=JobStatistics(),
-            errors=(),
-            error_message="",
-            last_row=0,
             cancel_requested=False,
-            started_at=None,
+            error_message="",
             completed_at=None,
             result_path="",
+        )
+        if event.resume:
+            return queued
+        return replace(
+            queued, progress=0.0, statistics=JobStatistics(), errors=(), last_row=0, started_at=None
         )
     if isinstance(event, JobStarted):
         started = state.started_at or _at(event)
