@@ -18,6 +18,7 @@ refused. The windows apply in the explicit modes too, so a Jalali year in a Greg
 
 from __future__ import annotations
 
+import contextlib
 import re
 from calendar import monthrange
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -128,9 +129,25 @@ def _to_date(parts: tuple[str, str, str], calendar: CalendarName, text: str) -> 
     return _gregorian(year, month, day, text)
 
 
+def _plain_gregorian(text: str, calendar: CalendarName) -> bool:
+    """``YYYY-MM-...`` in ASCII with a Gregorian year: the standard library can parse it."""
+    return (
+        calendar != "jalali"
+        and len(text) >= 10
+        and text[4] == "-"
+        and text[7] == "-"
+        and text.isascii()
+        and "1800" <= text[:4] <= "2200"
+    )
+
+
 def parse_date(text: str, *, calendar: CalendarName) -> date:
     """Parse ``YYYY-MM-DD`` / ``YYYY/MM/DD`` in the given calendar; return the Gregorian date."""
     shown = text.strip()
+    if _plain_gregorian(shown, calendar):
+        # the common case (ISO, Gregorian) in C; anything unusual takes the careful path
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(shown)
     match = _DATE_RE.fullmatch(ascii_digits(shown))
     if match is None:
         raise FieldError(f"{shown!r} is not a date (expected YYYY-MM-DD or YYYY/MM/DD)")
@@ -189,6 +206,12 @@ def parse_datetime(text: str, *, calendar: CalendarName, zone: str = "Asia/Tehra
     (so ``1402/07/15 14:30`` is a Jalali date-time in ``jalali`` or ``auto`` mode).
     """
     shown = text.strip()
+    if _plain_gregorian(shown, calendar) and len(shown) >= 16 and shown[13] == ":":
+        fast: datetime | None = None
+        with contextlib.suppress(ValueError):
+            fast = datetime.fromisoformat(shown)
+        if fast is not None:
+            return fast if fast.tzinfo else _localise(fast, zone, shown)
     match = _DATETIME_RE.fullmatch(ascii_digits(shown))
     if match is None:
         raise FieldError(
