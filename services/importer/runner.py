@@ -8,6 +8,8 @@ job at a time; it is released by PostgreSQL itself if the worker dies.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,11 +68,20 @@ class RunContext:
     record_no: int = 0
     bytes_read: int = 0
     bytes_total: int = 0
-    valid: list[ValidRow] = field(default_factory=list)
-    rejected: list[RejectedRow] = field(default_factory=list)
-    rejected_rows_in_chunk: set[int] = field(default_factory=set)
     last_progress: float = 0.0
     run_started: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One chunk's rows on their way to the database, and where the file was after them."""
+
+    valid: list[ValidRow] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    rejected_lines: set[int] = field(default_factory=set)
+    rows: int = 0
+    last_record: int = 0
+    bytes_read: int = 0
 
 
 class _Stop(Exception):
@@ -197,32 +208,47 @@ class JobRunner:
         loader: ChunkLoader,
         conn: AsyncConnection,
     ) -> None:
+        """Validate chunk N+1 while chunk N is being written: parsing is Python's work,
+        loading is the database's, so the two overlap. Commits stay strictly in order."""
         skip_to = ctx.job.last_row
-        pending = 0
-        for record_ in source.records():
-            ctx.record_no += 1
-            if ctx.record_no <= skip_to:
-                continue
-            checked = validator.check(record_.line, record_.cells, record_.errors)
-            if isinstance(checked, ValidRow):
-                ctx.valid.append(checked)
-            else:
-                ctx.rejected.extend(checked)
-                ctx.rejected_rows_in_chunk.add(record_.line)
-            pending += 1
-            if pending >= self.chunk_size:
-                ctx.bytes_read = source.bytes_read
-                await self._commit_chunk(ctx, loader, conn, pending)
-                pending = 0
-            elif pending % 512 == 0:
-                ctx.bytes_read = source.bytes_read
-                await self._maybe_progress(ctx)
-        ctx.bytes_read = source.bytes_total
-        if pending:
-            await self._commit_chunk(ctx, loader, conn, pending)
+        batch = _Batch()
+        writing: asyncio.Task[None] | None = None
+        try:
+            for record_ in source.records():
+                ctx.record_no += 1
+                if ctx.record_no <= skip_to:
+                    continue
+                checked = validator.check(record_.line, record_.cells, record_.errors)
+                if isinstance(checked, ValidRow):
+                    batch.valid.append(checked)
+                else:
+                    batch.rejected.extend(checked)
+                    batch.rejected_lines.add(record_.line)
+                batch.rows += 1
+                if batch.rows >= self.chunk_size:
+                    batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_read
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(self._commit_chunk(ctx, loader, conn, batch))
+                    batch = _Batch()
+                elif batch.rows % 256 == 0:
+                    await asyncio.sleep(0)  # let the chunk being written make progress
+                    ctx.bytes_read = source.bytes_read
+                    await self._maybe_progress(ctx)
+            if writing is not None:
+                await writing
+                writing = None
+            if batch.rows:
+                batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_total
+                await self._commit_chunk(ctx, loader, conn, batch)
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
 
     async def _commit_chunk(
-        self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, rows: int
+        self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
     ) -> None:
         self.shutdown.check()  # a stopping worker hands the rest back before this chunk
         async with conn.begin():
@@ -246,27 +272,25 @@ class JobRunner:
                 cancelled = True
             else:
                 result = await loader.load(
-                    await self._driver(conn), ctx.valid, await self._run_started(conn, ctx)
+                    await self._driver(conn), batch.valid, await self._run_started(conn, ctx)
                 )
-                await self._checkpoint(conn, ctx, result, rows)
+                await self._checkpoint(conn, ctx, result, batch)
                 cancelled = False
         self.relay.poke()
-        ctx.valid.clear()
-        ctx.rejected.clear()
-        ctx.rejected_rows_in_chunk.clear()
         if cancelled:
             await self._publish_progress(ctx, "cancelled")
             raise _Stop
+        ctx.bytes_read = max(ctx.bytes_read, batch.bytes_read)
         await self._maybe_progress(ctx, force=False)
 
     async def _checkpoint(
-        self, conn: AsyncConnection, ctx: RunContext, result: ChunkResult, rows: int
+        self, conn: AsyncConnection, ctx: RunContext, result: ChunkResult, batch: _Batch
     ) -> None:
-        rejected = sorted(ctx.rejected + result.rejected, key=lambda r: r.row)
-        bad_rows = len(ctx.rejected_rows_in_chunk | {r.row for r in result.rejected})
+        rejected = sorted(batch.rejected + result.rejected, key=lambda r: r.row)
+        bad_rows = len(batch.rejected_lines | {r.row for r in result.rejected})
         s = ctx.stats
         ctx.stats = JobStatistics(
-            rows_read=s.rows_read + rows,
+            rows_read=s.rows_read + batch.rows,
             rows_imported=s.rows_imported + result.inserted + result.updated,
             rows_rejected=s.rows_rejected + bad_rows,
             chunks_committed=s.chunks_committed + 1,
@@ -295,10 +319,10 @@ class JobRunner:
                     **self._env(ctx.job, ctx.cmd, 0),
                     job_id=ctx.job.id,
                     run_id=ctx.cmd.run_id,
-                    last_row=ctx.record_no,
+                    last_row=batch.last_record,
                     statistics=ctx.stats,
                     rejected=rejected[:room],
-                    percent=round(100.0 * ctx.bytes_read / (ctx.bytes_total or 1), 2),
+                    percent=round(100.0 * batch.bytes_read / (ctx.bytes_total or 1), 2),
                 )
             ],
         )
