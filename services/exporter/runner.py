@@ -36,7 +36,7 @@ from contracts.jobs import (
 from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
 from services.core.eventlog import event_fields
-from services.core.jobs.lease import job_lease
+from services.core.jobs.lease import RunInterrupted, is_transient, job_lease
 from services.core.jobs.state import JobState, stream_of
 from services.core.jobs.store import load, record
 from services.core.logs import get_logger
@@ -90,11 +90,34 @@ class ExportRunner:
                     job.id,
                     cmd,
                     JobFailed,
-                    error=ErrorInfo(code=e.code, message=e.message),
                     statistics=stats,
+                    error=ErrorInfo(code=e.code, message=e.message),
+                )
+                return
+            except Exception as e:
+                if is_transient(e) or isinstance(e, RunInterrupted):
+                    raise  # redelivered, and written afresh by the next attempt
+                log.exception("export stopped on an unexpected error", job_id=job.id)
+                message = f"the export stopped on an unexpected error ({type(e).__name__}: {e})"
+                await self._end(
+                    job.id,
+                    cmd,
+                    JobFailed,
+                    statistics=stats,
+                    error=ErrorInfo(code="internal_error", message=message),
                 )
                 return
             await self._end(job.id, cmd, JobCompleted, statistics=stats, result_path=result)
+
+    async def give_up(self, cmd: ExecuteJob, message: str) -> None:
+        """Fail the run for good (a command that keeps failing to run)."""
+        await self._end(
+            cmd.job_id,
+            cmd,
+            JobFailed,
+            statistics=JobStatistics(),
+            error=ErrorInfo(code="gave_up", message=message),
+        )
 
     async def _claim(self, cmd: ExecuteJob) -> JobState | None:
         async with self.engine.begin() as conn:

@@ -7,6 +7,7 @@ All SQL names come from the catalogue, never from the user.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,8 +20,6 @@ from services.importer.errors import JobFailure
 from services.importer.validate import ValidRow
 
 __all__ = ["ChunkLoader", "ChunkResult", "quote_ident"]
-
-STAGE = "_dm_stage"
 
 
 def _db_message(error: asyncpg.PostgresError) -> str:
@@ -50,6 +49,8 @@ class ChunkLoader:
 
     def __init__(self, model: Model, fields: Sequence[Field], mode: str) -> None:
         self.model = model
+        # temp tables live as long as the pooled connection: each loader gets its own
+        self.stage = f"_dm_stage_{uuid.uuid4().hex[:12]}"
         self.fields = list(fields)
         self.mode = mode
         self.columns = [f.name for f in self.fields]
@@ -70,8 +71,12 @@ class ChunkLoader:
     async def prepare(self, conn: asyncpg.Connection) -> None:
         cols = ", ".join(f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields)
         await conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (_row bigint, {cols}) ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} (_row bigint, {cols}) "
+            "ON COMMIT DELETE ROWS"
         )
+
+    async def drop(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DROP TABLE IF EXISTS {self.stage}")
 
     async def load(
         self, conn: asyncpg.Connection, rows: Sequence[ValidRow], run_started: datetime
@@ -86,7 +91,7 @@ class ChunkLoader:
         if not rows:
             return result
         await conn.copy_records_to_table(
-            STAGE, records=[(r.line, *r.values) for r in rows], columns=["_row", *self.columns]
+            self.stage, records=[(r.line, *r.values) for r in rows], columns=["_row", *self.columns]
         )
         await self._resolve_lookups(conn)
         await self._reject_missing_references(conn, result)
@@ -117,7 +122,7 @@ class ChunkLoader:
         except asyncpg.PostgresError:
             pass
         returned: list[asyncpg.Record] = []
-        for (line,) in await conn.fetch(f"SELECT _row FROM {STAGE} ORDER BY _row"):
+        for (line,) in await conn.fetch(f"SELECT _row FROM {self.stage} ORDER BY _row"):
             try:
                 async with conn.transaction():
                     returned.extend(await conn.fetch(self._insert_one_sql, *args, line))
@@ -142,7 +147,7 @@ class ChunkLoader:
             target = quote_ident(fk.target)
             match = " OR ".join(f"r.{quote_ident(c)}::text = s.{col}::text" for c in fk.lookup)
             await conn.execute(
-                f"UPDATE {STAGE} s SET {col} = r.{target} FROM {ref} r "
+                f"UPDATE {self.stage} s SET {col} = r.{target} FROM {ref} r "
                 f"WHERE s.{col} IS NOT NULL AND ({match}) "
                 f"AND NOT EXISTS (SELECT 1 FROM {ref} k WHERE k.{target} = s.{col})"
             )
@@ -153,7 +158,7 @@ class ChunkLoader:
         for fk in self.foreign:
             col, ref = quote_ident(fk.column), f"{quote_ident(fk.schema)}.{quote_ident(fk.table)}"
             missing = await conn.fetch(
-                f"DELETE FROM {STAGE} s WHERE s.{col} IS NOT NULL AND NOT EXISTS "
+                f"DELETE FROM {self.stage} s WHERE s.{col} IS NOT NULL AND NOT EXISTS "
                 f"(SELECT 1 FROM {ref} r WHERE r.{quote_ident(fk.target)} = s.{col}) "
                 f"RETURNING s._row, s.{col}::text AS value"
             )
@@ -232,7 +237,7 @@ class ChunkLoader:
                 continue
             col = quote_ident(column)
             clashes = await conn.fetch(
-                f"DELETE FROM {STAGE} s USING {self.target} t "
+                f"DELETE FROM {self.stage} s USING {self.target} t "
                 f"WHERE t.{col} = s.{col} AND {self._key_sql('t')} IS DISTINCT FROM "
                 f"{self._key_sql('s')} "
                 f"RETURNING s._row, s.{col}::text AS value, {self._key_sql('t')} AS owner"
@@ -262,7 +267,7 @@ class ChunkLoader:
         row_param = ("$2" if upsert and touched else "$1") if one_row else ""
         where = f"WHERE _row = {row_param} " if one_row else ""
         head = (
-            f"INSERT INTO {self.target} AS t ({cols}) SELECT {select} FROM {STAGE} "
+            f"INSERT INTO {self.target} AS t ({cols}) SELECT {select} FROM {self.stage} "
             f"{where}ORDER BY _row ON CONFLICT ({key_cols}) "
         )
         returning = f"RETURNING {self._key_sql('t')} AS key"

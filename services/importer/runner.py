@@ -38,7 +38,7 @@ from contracts.jobs import (
 from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
 from services.core.eventlog import event_fields
-from services.core.jobs.lease import Shutdown, job_lease
+from services.core.jobs.lease import RunInterrupted, Shutdown, is_transient, job_lease
 from services.core.jobs.state import MAX_ERRORS_SHOWN, JobState, stream_of
 from services.core.jobs.store import load, record
 from services.core.logs import get_logger
@@ -167,7 +167,29 @@ class JobRunner:
         except JobFailure as e:
             await self._end(ctx, "failed", ErrorInfo(code=e.code, message=e.message))
             return
+        except Exception as e:
+            if is_transient(e) or isinstance(e, RunInterrupted):
+                raise
+            log.exception("import stopped on an unexpected error", job_id=job.id)
+            await self._end(
+                ctx,
+                "failed",
+                ErrorInfo(
+                    code="internal_error",
+                    message=f"the import stopped on an unexpected error ({type(e).__name__}: {e}); "
+                    "rows committed before it stay",
+                ),
+            )
+            return
         await self._end(ctx, "completed")
+
+    async def give_up(self, cmd: ExecuteJob, message: str) -> None:
+        """Fail the run for good (a command that keeps failing to run)."""
+        async with self.engine.connect() as conn:
+            job = await load(conn, cmd.job_id)
+        if job is not None and job.run_id == cmd.run_id and job.status == "running":
+            ctx = RunContext(job=job, cmd=cmd, stats=job.statistics)
+            await self._end(ctx, "failed", ErrorInfo(code="gave_up", message=message))
 
     async def _import(self, ctx: RunContext) -> None:
         job = ctx.job
@@ -196,7 +218,12 @@ class JobRunner:
                 raw = await self._driver(conn)
                 await loader.prepare(raw)
                 await conn.commit()
-                await self._stream(ctx, source, validator, loader, conn)
+                try:
+                    await self._stream(ctx, source, validator, loader, conn)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await conn.rollback()
+                        await loader.drop(await self._driver(conn))
         finally:
             source.close()
 

@@ -51,7 +51,7 @@ ORDER BY a.attnum
 """)
 
 _KEYS = text("""
-SELECT c.contype AS kind, array_agg(a.attname ORDER BY k.ord) AS columns
+SELECT c.contype::text AS kind, array_agg(a.attname::text ORDER BY k.ord) AS columns
 FROM pg_constraint c
 CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.db import asyncpg_dsn
 
-__all__ = ["RunBusy", "RunInterrupted", "Shutdown", "job_lease"]
+__all__ = ["RunBusy", "RunInterrupted", "Shutdown", "is_transient", "job_lease"]
 
 
 class RunBusy(Exception):
@@ -69,3 +69,31 @@ async def job_lease(engine: AsyncEngine, job_id: str) -> AsyncIterator[None]:
         yield
     finally:
         await conn.close()
+
+
+def is_transient(error: BaseException) -> bool:
+    """A lost connection or a timeout: worth running again. Anything else (a bug, a
+    statement the database refuses) would fail the same way every time, so the job fails
+    with a message instead of going round the redelivery loop for ever."""
+    import nats.errors
+    import sqlalchemy.exc
+
+    transient = (
+        OSError,
+        TimeoutError,
+        asyncpg.InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        nats.errors.ConnectionClosedError,
+        nats.errors.TimeoutError,
+        nats.errors.NoServersError,
+    )
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, transient):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -38,6 +38,7 @@ from services.core.settings import Settings
 __all__ = ["Runner", "RunnerParts", "build_job_worker_app"]
 
 BUSY_RETRY_SECONDS = 5.0
+MAX_ATTEMPTS = 5
 PULL_TIMEOUT_SECONDS = 5.0
 
 log = get_logger(__name__)
@@ -46,6 +47,9 @@ log = get_logger(__name__)
 class Runner(Protocol):
     async def run(self, cmd: ExecuteJob) -> None:
         """Run one job to its end; raises ``RunBusy`` if another worker holds it."""
+
+    async def give_up(self, cmd: ExecuteJob, message: str) -> None:
+        """Record the run as failed after too many interrupted attempts."""
 
 
 @dataclass(frozen=True)
@@ -184,14 +188,29 @@ async def _execute(
         with contextlib.suppress(Exception):
             await msg.raw_message._client.flush(timeout=5)
         return
-    except Exception:
+    except Exception as e:
+        attempts = _attempts(msg)
+        if attempts >= MAX_ATTEMPTS:
+            log.exception("run keeps failing; giving up", attempts=attempts)
+            with contextlib.suppress(Exception):
+                await runner.give_up(
+                    cmd, f"gave up after {attempts} attempts: {type(e).__name__}: {e}"
+                )
+            await msg.reject()
+            return
         # the database or bus went away: leave the command for redelivery, which resumes
-        log.exception("run interrupted; it will be redelivered")
-        await msg.nack(delay=BUSY_RETRY_SECONDS)
+        log.exception("run interrupted; it will be redelivered", attempts=attempts)
+        await msg.nack(delay=BUSY_RETRY_SECONDS * attempts)
         return
     finally:
         heartbeat.cancel()
     await msg.ack()
+
+
+def _attempts(msg: NatsMessage) -> int:
+    with contextlib.suppress(Exception):
+        return int(msg.raw_message.metadata.num_delivered)
+    return 1
 
 
 async def _keep_alive(msg: NatsMessage, every: float) -> None:

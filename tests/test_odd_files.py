@@ -1,0 +1,152 @@
+"""The real-world odd files: each is imported into the reference schema (a university's own
+tables, enabled as models with field rules) and checked row by row against EXPECTED.json:
+the rows to accept with their stored values, the rows to reject with their column, and the
+silent corruptions that are forbidden."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client
+
+from contracts.subjects import Subjects
+from services.core.settings import Settings, load_settings
+from tests.support.bus_client import run_job
+from tests.support.processes import running, service_env, wait_for_log
+from tests.support.servers import Servers, create_database, delete_streams, drop_database
+
+pytestmark = pytest.mark.e2e
+
+ODD = Path(__file__).parent / "data" / "odd"
+EXPECTED: dict[str, Any] = json.loads((ODD / "EXPECTED.json").read_text(encoding="utf-8"))
+TABLES = "registrar.departments,registrar.students,registrar.courses,registrar.enrollments"
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".jsonl": "jsonl"}
+# the preferred outcome needs a feature not built yet; the test says so instead of passing
+NOT_YET = {
+    "C25_json_nested_objects.json": "nested objects mapped to students + enrollments",
+}
+
+
+@dataclass
+class OddStack:
+    settings: Settings
+    subjects: Subjects
+    nc: Client
+    db: asyncpg.Connection
+
+
+@pytest.fixture(scope="module")
+async def odd(
+    servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[OddStack]:
+    workdir = tmp_path_factory.mktemp("odd")
+    url, name = await create_database(servers)
+    admin = await asyncpg.connect(url)
+    await admin.execute((ODD / "schema.sql").read_text(encoding="utf-8"))
+    await admin.close()
+    prefix = f"o{uuid.uuid4().hex[:10]}"
+    settings = load_settings(
+        env={},
+        nats_url=servers.nats_url,
+        database_url=url,
+        bus_prefix=prefix,
+        imports_root=str(ODD),
+        data_dir=str(workdir / "data"),
+    )
+    env = service_env(settings, DM_MODEL_TABLES=TABLES, DM_FIELD_RULES=str(ODD / "rules.toml"))
+    log = workdir / "importer.log"
+    nc = await nats.connect(servers.nats_url)
+    db = await asyncpg.connect(url)
+    try:
+        with running("services.importer", env, log) as proc:
+            wait_for_log(log, "importer ready", proc)
+            yield OddStack(settings, Subjects(prefix), nc, db)
+    finally:
+        await nc.close()
+        await db.close()
+        await delete_streams(servers, prefix)
+        await drop_database(servers, name)
+
+
+async def _reset(db: asyncpg.Connection) -> None:
+    await db.execute("TRUNCATE registrar.enrollments, registrar.students")
+    await db.execute("DELETE FROM registrar.courses WHERE course_code NOT IN ('CS101', 'PH101')")
+
+
+def _stored_text(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def _department_code(name: str) -> str:
+    for dep in EXPECTED["reference_data"]["departments"]:
+        if name in (dep["code"], dep["name_fa"], dep["name_en"]):
+            return str(dep["code"])
+    raise AssertionError(f"no reference department {name!r}")
+
+
+IMPORT_CASES = sorted(k for k, v in EXPECTED["files"].items() if v["mode"] == "import")
+
+
+@pytest.mark.parametrize("file_name", IMPORT_CASES)
+async def test_odd_file_imports_as_expected(odd: OddStack, file_name: str) -> None:
+    if file_name in NOT_YET:
+        pytest.xfail(f"not built yet: {NOT_YET[file_name]}")
+    case = EXPECTED["files"][file_name]
+    await _reset(odd.db)
+    table = f"registrar.{case['target']}"
+    job = await run_job(
+        odd.nc,
+        odd.db,
+        odd.subjects,
+        file_path=file_name,
+        fmt=FORMATS[Path(file_name).suffix],
+        model=table,
+    )
+    rows = await odd.db.fetch(f"SELECT * FROM {table}")  # noqa: S608 - fixed test table
+    if "file_error" in case:
+        assert job["status"] == "failed", job
+        assert job["error_message"]
+        assert rows == []
+        return
+    assert job["status"] == "completed", job["error_message"]
+    key = "course_code" if case["target"] == "courses" else "student_no"
+    reference = {c["course_code"] for c in EXPECTED["reference_data"]["courses"]}
+    stored = {r[key]: r for r in rows if not (key == "course_code" and r[key] in reference)}
+    assert len(stored) == len(case["accepted"]), (sorted(stored), job["errors"])
+    for accepted in case["accepted"]:
+        values = accepted["values"]
+        row = stored[values[key]]
+        for column, want in values.items():
+            got = _stored_text(row[column])
+            if column == "department" and want is not None:
+                want = _department_code(want)
+            assert got == want, (accepted["row"], column, got, want)
+    rejections = await odd.db.fetch(
+        'SELECT row, "column", message FROM dm.job_rejections WHERE job_id = $1', job["id"]
+    )
+    by_row: dict[int, list[asyncpg.Record]] = {}
+    for r in rejections:
+        by_row.setdefault(r["row"], []).append(r)
+    assert sorted(by_row) == sorted(r["row"] for r in case["rejected"]), rejections
+    for want in case["rejected"]:
+        if want["column"] is not None:
+            columns = {r["column"] for r in by_row[want["row"]]}
+            assert want["column"] in columns, (want, by_row[want["row"]])
+    # forbidden in every case: decoding damage stored silently
+    for row in rows:
+        for value in row.values():
+            assert not (isinstance(value, str) and "\ufffd" in value), row
