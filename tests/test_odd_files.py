@@ -116,7 +116,7 @@ async def test_odd_file_imports_as_expected(odd: OddStack, file_name: str) -> No
         fmt=FORMATS[Path(file_name).suffix],
         model=table,
     )
-    rows = await odd.db.fetch(f"SELECT * FROM {table}")  # noqa: S608 - fixed test table
+    rows = await odd.db.fetch(f"SELECT * FROM {table}")
     if "file_error" in case:
         assert job["status"] == "failed", job
         assert job["error_message"]
