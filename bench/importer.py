@@ -1,4 +1,4 @@
-"""One importer process, driven over the bus the way the gateway drives it."""
+"""One importer or exporter process, driven over the bus the way the gateway drives it."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from contracts.base import Reply
 from contracts.jobs import (
     TERMINAL_STATUSES,
     CreateJob,
+    ExportFilter,
     ImportMode,
     JobFormat,
     JobOptions,
@@ -34,11 +35,11 @@ from contracts.jobs import (
 )
 from contracts.jobs import UpdateJob as UpdateJobCmd
 from contracts.subjects import Subjects
+from services.core.storage import UPLOAD_SCHEME
 
-__all__ = ["ImporterProcess", "JobRun", "RssSampler"]
+__all__ = ["ExporterProcess", "ImporterProcess", "JobRun", "RssSampler", "ServiceProcess"]
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE = "importer"
 POLL_SECONDS = 0.05
 MB = 1024 * 1024
 
@@ -95,14 +96,19 @@ class JobRun:
     peak_rss_mb: float
     rss_before_mb: float
     error_code: str = ""
+    result_path: str = ""
     rows: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.rows = int(self.statistics.get("rows_read", 0))
 
 
-class ImporterProcess:
-    """``python -m services.importer`` with the bench's environment; one replica."""
+class ServiceProcess:
+    """``python -m services.<service>`` with the bench's environment; one replica."""
+
+    service = ""
+    # the product's own knobs, passed through so a run can try other values
+    passed_through: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -124,15 +130,15 @@ class ImporterProcess:
                 "DM_DATABASE_URL": database_url,
                 "DM_BUS_PREFIX": prefix,
                 "DM_IMPORTS_ROOT": str(imports_root),
-                "DM_DATA_DIR": str(imports_root / "importer-data"),
+                "DM_DATA_DIR": str(imports_root / f"{self.service}-data"),
                 "DM_LOG_LEVEL": "WARNING",
                 "DM_LOG_FORMAT": "json",
-                "DM_WORKER_NAME": "bench",
+                "DM_WORKER_NAME": f"bench-{self.service}",
             }
         )
-        # the product's own knob, passed through so a run can try another chunk size
-        if os.environ.get("DM_IMPORT_CHUNK_SIZE"):
-            env["DM_IMPORT_CHUNK_SIZE"] = os.environ["DM_IMPORT_CHUNK_SIZE"]
+        for name in self.passed_through:
+            if os.environ.get(name):
+                env[name] = os.environ[name]
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self._nc: NatsClient | None = None
@@ -155,7 +161,7 @@ class ImporterProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.importer"],
+                [sys.executable, "-m", f"services.{self.service}"],
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -172,17 +178,19 @@ class ImporterProcess:
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"importer exited early; see {self.log_path}")
+                raise RuntimeError(f"{self.service} exited early; see {self.log_path}")
             try:
                 await self._nc.request(
-                    self.subjects.request(SERVICE, "update"),
+                    self.subjects.request(self.service, "update"),
                     msgspec.json.encode(probe),
                     timeout=2,
                 )
                 return
             except (NoRespondersError, NatsTimeoutError):
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"importer not ready after {wait_seconds:.0f}s; see {self.log_path}")
+        raise RuntimeError(
+            f"{self.service} not ready after {wait_seconds:.0f}s; see {self.log_path}"
+        )
 
     async def stop(self) -> None:
         if self._nc is not None:
@@ -209,32 +217,13 @@ class ImporterProcess:
     async def _request(self, verb: str, cmd: msgspec.Struct) -> Reply:
         assert self._nc is not None
         msg = await self._nc.request(
-            self.subjects.request(SERVICE, verb), msgspec.json.encode(cmd), timeout=30
+            self.subjects.request(self.service, verb), msgspec.json.encode(cmd), timeout=30
         )
         return msgspec.json.decode(msg.data, type=Reply)
 
-    async def run_job(
-        self,
-        file_path: str,
-        *,
-        fmt: JobFormat = "csv",
-        mode: ImportMode = "insert",
-        limit_seconds: float = 7_200.0,
-    ) -> JobRun:
-        """Create and run one import job; wall time from request_run to the terminal status."""
-        assert self._db is not None
-        job_id = str(uuid.uuid4())
-        create = CreateJob(
-            correlation_id=f"bench-{job_id}",
-            actor="bench",
-            job_id=job_id,
-            title=f"bench {mode} {file_path}",
-            job_type="import",
-            model_name="users.User",
-            format=fmt,
-            file_path=file_path,
-            options=JobOptions(mode=mode),
-        )
+    async def _run(self, create: CreateJob, limit_seconds: float) -> JobRun:
+        """Create and run one job; wall time from request_run to the terminal status."""
+        job_id = create.job_id
         reply = await self._request("create", create)
         if not reply.ok:
             raise RuntimeError(f"create job refused: {reply.error}")
@@ -264,6 +253,7 @@ class ImporterProcess:
             peak_rss_mb=sampler.peak_mb,
             rss_before_mb=rss_before,
             error_code=await self._error_code(job_id) if row["status"] == "failed" else "",
+            result_path=row["result_path"],
         )
 
     async def _wait_terminal(self, job_id: str, limit_seconds: float) -> asyncpg.Record:
@@ -272,14 +262,14 @@ class ImporterProcess:
         deadline = time.monotonic() + limit_seconds
         while True:
             row: asyncpg.Record | None = await self._db.fetchrow(
-                "SELECT status, statistics, error_message, started_at, completed_at "
+                "SELECT status, statistics, error_message, started_at, completed_at, result_path "
                 "FROM dm.jobs WHERE id = $1",
                 job_id,
             )
             if row is not None and row["status"] in TERMINAL_STATUSES:
                 return row
             if self.process.poll() is not None:
-                raise RuntimeError(f"importer died during job {job_id}; see {self.log_path}")
+                raise RuntimeError(f"{self.service} died during job {job_id}; see {self.log_path}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"job {job_id} not finished after {limit_seconds:.0f}s")
             await asyncio.sleep(POLL_SECONDS)
@@ -295,3 +285,75 @@ class ImporterProcess:
             return ""
         event = msgspec.json.decode(data) if isinstance(data, str | bytes) else data
         return str(event.get("error", {}).get("code", ""))
+
+
+class ImporterProcess(ServiceProcess):
+    """``python -m services.importer``: reads files under the bench's data directory."""
+
+    service = "importer"
+    passed_through = ("DM_IMPORT_CHUNK_SIZE",)
+
+    async def run_job(
+        self,
+        file_path: str,
+        *,
+        fmt: JobFormat = "csv",
+        mode: ImportMode = "insert",
+        limit_seconds: float = 7_200.0,
+    ) -> JobRun:
+        """Create and run one import job; wall time from request_run to the terminal status."""
+        job_id = str(uuid.uuid4())
+        create = CreateJob(
+            correlation_id=f"bench-{job_id}",
+            actor="bench",
+            job_id=job_id,
+            title=f"bench {mode} {file_path}",
+            job_type="import",
+            model_name="users.User",
+            format=fmt,
+            file_path=file_path,
+            options=JobOptions(mode=mode),
+        )
+        return await self._run(create, limit_seconds)
+
+
+class ExporterProcess(ServiceProcess):
+    """``python -m services.exporter``: its files go to the bus's object store."""
+
+    service = "exporter"
+    passed_through = ("DM_EXPORT_CHUNK_SIZE",)
+
+    async def run_export(
+        self,
+        name_hint: str,
+        *,
+        fmt: JobFormat = "csv",
+        filters: list[ExportFilter] | None = None,
+        limit_seconds: float = 7_200.0,
+    ) -> JobRun:
+        """Create and run one export job of ``users.User``; ``result_path`` names its file."""
+        job_id = str(uuid.uuid4())
+        create = CreateJob(
+            correlation_id=f"bench-{job_id}",
+            actor="bench",
+            job_id=job_id,
+            title=f"bench export {name_hint}",
+            job_type="export",
+            model_name="users.User",
+            format=fmt,
+            file_path=name_hint,
+            options=JobOptions(filters=list(filters or [])),
+        )
+        return await self._run(create, limit_seconds)
+
+    async def download(self, result_path: str, dest: Path) -> float:
+        """Seconds taken to copy the job's ``upload:<name>`` object from the store to ``dest``."""
+        assert self._nc is not None
+        if not result_path.startswith(UPLOAD_SCHEME):
+            raise RuntimeError(f"unexpected export result_path {result_path!r}")
+        name = result_path[len(UPLOAD_SCHEME) :]
+        started = time.perf_counter()
+        store = await self._nc.jetstream().object_store(self.subjects.object_store)
+        with open(dest, "wb") as out:
+            await store.get(name, writeinto=out)
+        return time.perf_counter() - started

@@ -14,7 +14,11 @@ __all__ = ["Line", "print_table"]
 
 @dataclass
 class Line:
-    """One measured (or not yet measurable) thing."""
+    """One measured (or not yet measurable) thing.
+
+    ``note`` stands in the seconds column when nothing was measured, else it is printed
+    under the table as a footnote of the line.
+    """
 
     what: str
     rows: int
@@ -81,6 +85,7 @@ def print_table(
     growth = results.get("rss_3m_vs_1m")
     passes = results.get("pass", {})
     rows = results.get("rows", {})
+    notes = [line for line in lines if line.seconds and line.note]
     table.add_section()
     table.add_row(
         "importer peak RSS (main)", f"{rows.get('main', 0):,}", "", "", "", "< 150 MB",
@@ -92,6 +97,13 @@ def print_table(
         _ok(passes.get("importer_peak_rss_mb_3m") and passes.get("rss_3m_vs_1m")),
         _num(rss3, ".1f"),
     )  # fmt: skip
+    if "exporter_peak_rss_mb" in results:
+        table.add_row(
+            "exporter peak RSS", "", "", "", "", "", "",
+            _num(results.get("exporter_peak_rss_mb"), ".1f"),
+        )  # fmt: skip
     console.print(table)
+    for line in notes:
+        console.print(f"note — {line.what.strip()}: {line.note}", markup=False)
     for problem in problems:
         console.print(f"[bold red]problem: {problem}[/]")

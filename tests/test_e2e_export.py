@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,15 @@ async def test_xlsx_export_keeps_ids_as_text(
     assert len(rows) == COUNT + 1
     by_name = {r[header.index("username")]: r for r in rows[1:]}
     assert by_name["p0000001"][header.index("student_number")] == "0000000001"
-    assert str(by_name["p0000007"][header.index("last_name")]).startswith("'=")
+    # a string cell, never a formula: the text is exact and nothing runs
+    assert (
+        by_name["p0000007"][header.index("last_name")]
+        == '=HYPERLINK("http://evil.example","click")'
+    )
+    with zipfile.ZipFile(path) as book:
+        sheets = [n for n in book.namelist() if n.startswith("xl/worksheets/")]
+        assert sheets
+        assert all(b"<f>" not in book.read(n) and b"<f " not in book.read(n) for n in sheets)
 
 
 async def test_unknown_export_field_is_a_clear_400(stack: Stack, client: httpx.Client) -> None:

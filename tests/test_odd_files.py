@@ -5,8 +5,11 @@ silent corruptions that are forbidden."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,9 +19,11 @@ from typing import Any
 
 import asyncpg
 import nats
+import openpyxl
 import pytest
 from nats.aio.client import Client
 
+from contracts.jobs import JobOptions
 from contracts.subjects import Subjects
 from services.core.settings import Settings, load_settings
 from tests.support.bus_client import run_job
@@ -65,11 +70,16 @@ async def odd(
     )
     env = service_env(settings, DM_MODEL_TABLES=TABLES, DM_FIELD_RULES=str(ODD / "rules.toml"))
     log = workdir / "importer.log"
+    export_log = workdir / "exporter.log"
     nc = await nats.connect(servers.nats_url)
     db = await asyncpg.connect(url)
     try:
-        with running("services.importer", env, log) as proc:
+        with (
+            running("services.importer", env, log) as proc,
+            running("services.exporter", env, export_log) as exporter,
+        ):
             wait_for_log(log, "importer ready", proc)
+            wait_for_log(export_log, "exporter ready", exporter)
             yield OddStack(settings, Subjects(prefix), nc, db)
     finally:
         await nc.close()
@@ -150,3 +160,83 @@ async def test_odd_file_imports_as_expected(odd: OddStack, file_name: str) -> No
     for row in rows:
         for value in row.values():
             assert not (isinstance(value, str) and "\ufffd" in value), row
+
+
+async def _download(odd: OddStack, job: dict[str, Any]) -> bytes:
+    store = await odd.nc.jetstream().object_store(odd.subjects.object_store)
+    result = await store.get(job["result_path"].removeprefix("upload:"))
+    assert result.data is not None
+    return result.data
+
+
+async def test_c22_exports_neutralise_formulas(odd: OddStack) -> None:
+    case = EXPECTED["files"]["C22_export_rows_formula_injection.json"]["export"]
+    await _reset(odd.db)
+    # rows as another system left them (gpa -1.5 predates the range check)
+    await odd.db.execute(
+        "ALTER TABLE registrar.students DROP CONSTRAINT IF EXISTS students_gpa_check"
+    )
+    items = json.loads((ODD / "C22_export_rows_formula_injection.json").read_text("utf-8"))
+    for item in items:
+        await odd.db.execute(
+            "INSERT INTO registrar.students (student_no, first_name, last_name, notes, gpa) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            item["student_no"],
+            item["first_name"],
+            item["last_name"],
+            item["notes"],
+            Decimal(str(item["gpa"])),
+        )
+    options = JobOptions(
+        fields=["student_no", "first_name", "last_name", "notes", "gpa"], order_by=["student_no"]
+    )
+    job = await run_job(
+        odd.nc,
+        odd.db,
+        odd.subjects,
+        file_path="students.csv",
+        fmt="csv",
+        service="exporter",
+        model="registrar.students",
+        options=options,
+    )
+    assert job["status"] == "completed", job["error_message"]
+    data = await _download(odd, job)
+    assert data[:3].hex() == case["csv"]["first_bytes_hex"]
+    parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    for where, want in case["csv"]["cells_after_parsing"].items():
+        index, column = where.split(".")
+        got = parsed[int(index) - 1][column]
+        if column == "gpa":  # numeric(4,2) keeps its scale (-1.50); the point: no apostrophe
+            assert Decimal(got) == Decimal(want), (where, got)
+        else:
+            assert got == want, (where, got)
+
+    job = await run_job(
+        odd.nc,
+        odd.db,
+        odd.subjects,
+        file_path="students.xlsx",
+        fmt="xlsx",
+        service="exporter",
+        model="registrar.students",
+        options=options,
+    )
+    assert job["status"] == "completed", job["error_message"]
+    path = ODD.parent / f"c22-{uuid.uuid4().hex}.xlsx"
+    path.write_bytes(await _download(odd, job))
+    try:
+        with zipfile.ZipFile(path) as book:
+            for name in book.namelist():
+                if name.startswith("xl/worksheets/"):
+                    assert b"<f>" not in book.read(name)
+        sheet = openpyxl.load_workbook(path).active
+        assert sheet is not None
+        rows = list(sheet.iter_rows(values_only=True))
+    finally:
+        path.unlink()
+    header = list(rows[0])
+    for i, item in enumerate(items, start=1):
+        for column in ("first_name", "last_name", "notes"):
+            assert rows[i][header.index(column)] == item[column]  # exact text, a string cell
+        assert isinstance(rows[i][header.index("gpa")], int | float)

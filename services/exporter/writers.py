@@ -1,8 +1,9 @@
 """Streamed writers for CSV, JSON, JSON Lines and XLSX, one row at a time.
 
 Text that a spreadsheet would run as a formula (starting with ``=`` ``+`` ``-`` ``@``, tab
-or carriage return) is prefixed with an apostrophe in CSV and XLSX, where spreadsheets open
-it; JSON keeps values exact. Identifiers stay text, so leading zeros survive in XLSX.
+or carriage return) is prefixed with an apostrophe in CSV, which spreadsheets evaluate; in
+XLSX every text value is written as a string cell, which is never evaluated, so it keeps its
+exact text; JSON keeps values exact. Identifiers stay text, so leading zeros survive.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ class XlsxWriter:
 
     def _cell(self, value: Any) -> Any:
         if isinstance(value, str):
-            cell = WriteOnlyCell(self._sheet, value=neutralise(value))
+            # a string cell is never evaluated, so the text stays exactly as stored (no
+            # apostrophe); openpyxl would otherwise write "=..." as a formula
+            cell = WriteOnlyCell(self._sheet, value=value)
             cell.data_type = "s"  # text stays text: IDs keep their leading zeros
             return cell
         if isinstance(value, datetime) and value.tzinfo is not None:
