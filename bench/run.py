@@ -363,13 +363,13 @@ async def section_export(state: State, exporter: ExporterProcess) -> None:
     state.lines.append(
         Line("CSV export via bus", rows, job.seconds if job else None, ratio=ratio,
              target=TARGET_EXPORT, rss_mb=job.peak_rss_mb if job else None,
-             note="job time, request_run → completed (file written and stored); "
-                  "this is what is compared with \\copy to; the download is the next line"
+             note="the ratio with \\copy to uses this job time (request_run → completed: "
+                  "rows written and the file stored), not the download below"
                   if job else "failed")
     )  # fmt: skip
     state.lines.append(
         Line("  download from object store", rows, download_s if job else None,
-             note="not part of the ratio" if job else "—")
+             note="after the job, not part of the ratio" if job else "—")
     )  # fmt: skip
 
     # the XLSX export: the same table filtered to the XLSX row count

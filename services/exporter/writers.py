@@ -9,6 +9,7 @@ exact text; JSON keeps values exact. Identifiers stay text, so leading zeros sur
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -92,6 +93,17 @@ class JsonWriter(JsonLinesWriter):
         self._file.close()
 
 
+_OOXML_ESCAPE = re.compile(r"_x[0-9A-Fa-f]{4}_")
+
+
+def _ooxml_text(text: str) -> str:
+    """XML turns a carriage return into a line feed, so OOXML spells it ``_x000D_`` (and
+    a literal ``_xHHHH_`` gets its underscore escaped); Excel and calamine read it back."""
+    if "_x" in text:
+        text = _OOXML_ESCAPE.sub(lambda m: "_x005F" + m.group(0), text)
+    return text.replace("\r", "_x000D_") if "\r" in text else text
+
+
 class XlsxWriter:
     """openpyxl's write-only mode streams rows to disk instead of keeping cells."""
 
@@ -105,7 +117,7 @@ class XlsxWriter:
         if isinstance(value, str):
             # a string cell is never evaluated, so the text stays exactly as stored (no
             # apostrophe); openpyxl would otherwise write "=..." as a formula
-            cell = WriteOnlyCell(self._sheet, value=value)
+            cell = WriteOnlyCell(self._sheet, value=_ooxml_text(value))
             cell.data_type = "s"  # text stays text: IDs keep their leading zeros
             return cell
         if isinstance(value, datetime) and value.tzinfo is not None:
