@@ -104,6 +104,6 @@ def print_table(
         )  # fmt: skip
     console.print(table)
     for line in notes:
-        console.print(f"note — {line.what.strip()}: {line.note}", markup=False)
+        console.print(f"note — {line.what.strip()}: {line.note}", markup=False, soft_wrap=True)
     for problem in problems:
         console.print(f"[bold red]problem: {problem}[/]")

@@ -93,6 +93,7 @@ class RowValidator:
                 self.positions.append(seen[field.name])
         self.width = len(self.header)
         self.converters = [self._converter(f) for f in self.fields]
+        self._plan = list(zip(self.positions, self.converters, strict=True))
 
     def _match_header(self, model: Model, mapping: dict[str, str]) -> dict[str, int]:
         """Header cell → field: by explicit mapping, else by name or alias, ignoring case,
@@ -151,17 +152,20 @@ class RowValidator:
                     message=f"row has {len(cells)} fields; the header has {self.width}{detail}",
                 )
             ]
-        values: list[object] = []
+        try:  # the common case in one comprehension; a bad row is checked again in full
+            return ValidRow(line, tuple([convert(cells[pos]) for pos, convert in self._plan]))
+        except FieldError:
+            pass
         problems: list[RejectedRow] = []
         for field, pos, convert in zip(self.fields, self.positions, self.converters, strict=True):
             raw = cells[pos]
             try:
-                values.append(convert(raw))
+                convert(raw)
             except FieldError as e:
                 problems.append(
                     RejectedRow(row=line, column=field.name, value=_shown(raw), message=str(e))
                 )
-        return problems or ValidRow(line, tuple(values))
+        return problems
 
     def _joined(self, cells: list[str]) -> str:
         return ",".join(cells)
@@ -183,8 +187,15 @@ class RowValidator:
         fold = opts.fold_arabic_letters
         name, required, limit = field.name, field.required, field.max_length
 
+        ascii_fast = kind != "number"  # numbers drop thousands separators even in ASCII
+        identity = parse is str
+
         def convert(raw: str) -> object:
-            text = normalise_cell(raw, kind, fold_letters=fold)
+            # this runs for every cell of every row: ASCII text needs only trimming
+            if ascii_fast and raw.isascii():
+                text = raw.strip()
+            else:
+                text = normalise_cell(raw, kind, fold_letters=fold)
             if not text:
                 if required:
                     raise FieldError(f"{name} is required")
@@ -195,6 +206,6 @@ class RowValidator:
                 raise FieldError(
                     f"{name} is {len(text)} characters long; at most {limit} are allowed"
                 )
-            return parse(text)
+            return text if identity else parse(text)
 
         return convert
