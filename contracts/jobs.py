@@ -43,6 +43,7 @@ __all__ = [
     "JobUpdated",
     "RejectedRow",
     "RequestRun",
+    "RowChange",
     "UpdateJob",
 ]
 
@@ -80,6 +81,9 @@ class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     time_zone: str = "Asia/Tehran"
     fold_arabic_letters: bool = True
     sheet: str | None = None
+    dry_run: bool = False
+    all_or_nothing: bool = False
+    max_error_percent: float | None = None
     fields: list[str] = msgspec.field(default_factory=list)
     filters: list[ExportFilter] = msgspec.field(default_factory=list)
     order_by: list[str] = msgspec.field(default_factory=list)
@@ -105,6 +109,14 @@ class RejectedRow(msgspec.Struct, frozen=True, kw_only=True):
     column: str | None
     value: str | None
     message: str
+
+
+class RowChange(msgspec.Struct, frozen=True, kw_only=True):
+    """Dry run: a row that would change a stored record, and which fields would change."""
+
+    row: int
+    key: str
+    fields: list[str]
 
 
 # --- commands -------------------------------------------------------------------------
@@ -231,6 +243,7 @@ class JobCheckpointed(Event, frozen=True, kw_only=True, tag="job.checkpointed"):
     statistics: JobStatistics
     rejected: list[RejectedRow] = msgspec.field(default_factory=list)
     percent: float = 0.0
+    changes: list[RowChange] = msgspec.field(default_factory=list)
 
 
 class JobCompleted(Event, frozen=True, kw_only=True, tag="job.completed"):

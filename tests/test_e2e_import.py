@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -17,11 +16,10 @@ import asyncpg
 import httpx
 import pytest
 
-from services.core.settings import load_settings
 from tests.conftest import DATA
 from tests.support.people import FIELDS, person, write_people
-from tests.support.servers import Servers, create_database, delete_streams, drop_database
-from tests.support.stack import Stack, make_users, run_stack
+from tests.support.servers import Servers
+from tests.support.stack import Stack, system
 
 pytestmark = pytest.mark.e2e
 
@@ -33,28 +31,8 @@ async def stack(
     servers: Servers,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
-    workdir = tmp_path_factory.mktemp("e2e")
-    (workdir / "imports").mkdir()
-    url, name = await create_database(servers)
-    prefix = f"e{uuid.uuid4().hex[:10]}"
-    settings = load_settings(
-        env={},
-        nats_url=servers.nats_url,
-        database_url=url,
-        bus_prefix=prefix,
-        imports_root=str(workdir / "imports"),
-        data_dir=str(workdir / "data"),
-        import_chunk_size=1000,
-    )
-    try:
-        with run_stack(settings, workdir) as running_stack:
-            running_stack.tokens = await make_users(
-                url, {"admin": True, "alice": False, "bob": False}
-            )
-            yield running_stack
-    finally:
-        await delete_streams(servers, prefix)
-        await drop_database(servers, name)
+    async with system(servers, tmp_path_factory.mktemp("e2e"), import_chunk_size=1000) as s:
+        yield s
 
 
 @pytest.fixture

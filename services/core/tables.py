@@ -89,6 +89,7 @@ jobs = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
     Column("result_path", Text, nullable=False, server_default=""),
+    Column("changes", JSONB, nullable=False, server_default="[]"),
     Index("ix_jobs_created_by_created_at", "created_by", "created_at"),
 )
 
@@ -102,6 +103,7 @@ job_rejections = Table(
     Column("column", Text),
     Column("value", Text),
     Column("message", Text, nullable=False),
+    Column("original", Text),
     Index("ix_job_rejections_job_row", "job_id", "row"),
 )
 

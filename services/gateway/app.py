@@ -23,6 +23,7 @@ from services.gateway.bus import ServiceClient
 from services.gateway.downloads import download_result
 from services.gateway.events import job_events
 from services.gateway.jobs import JobController
+from services.gateway.reports import download_rejections
 from services.gateway.uploads import upload_file
 
 __all__ = ["build_app"]
@@ -91,6 +92,7 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
             job_events,
             upload_file,
             download_result,
+            download_rejections,
             asyncapi_json,
             healthz,
         ],

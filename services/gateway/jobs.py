@@ -59,6 +59,7 @@ PUBLIC_FIELDS = (
     "completed_at",
     "run_id",
     "cancel_requested",
+    "changes",
 )
 
 

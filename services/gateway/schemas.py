@@ -29,6 +29,9 @@ class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     time_zone: str = "Asia/Tehran"
     fold_arabic_letters: bool = True
     sheet: str | None = None
+    dry_run: bool = False
+    all_or_nothing: bool = False
+    max_error_percent: float | None = None
     fields: list[str] = msgspec.field(default_factory=list)
     filters: list[FilterBody] = msgspec.field(default_factory=list)
     order_by: list[str] = msgspec.field(default_factory=list)

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from contracts.jobs import RejectedRow
+from contracts.jobs import RejectedRow, RowChange
 from services.core.catalogue import Field, Model
 from services.importer.errors import JobFailure
 from services.importer.validate import ValidRow
@@ -42,6 +42,8 @@ class ChunkResult:
     unchanged: int = 0
     skipped: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
+    # dry run: each row that would change a stored record, with the fields that would change
+    changes: list[RowChange] = field(default_factory=list)
 
 
 class ChunkLoader:
@@ -75,6 +77,69 @@ class ChunkLoader:
             "ON COMMIT DELETE ROWS"
         )
 
+    async def preview(self, conn: asyncpg.Connection, rows: Sequence[ValidRow]) -> ChunkResult:
+        """What ``load`` would do, without writing the target: new rows, changed rows with
+        their changed fields, unchanged, skipped and rejected (dry run)."""
+        result = ChunkResult()
+        rows = self._drop_duplicates(rows, result)
+        if not rows:
+            return result
+        # empty already after a commit; inside one long all-or-nothing transaction it is not
+        await conn.execute(f"TRUNCATE {self.stage}")
+        await conn.copy_records_to_table(
+            self.stage, records=[(r.line, *r.values) for r in rows], columns=["_row", *self.columns]
+        )
+        await self._resolve_lookups(conn)
+        await self._reject_missing_references(conn, result)
+        await self._reject_foreign_clashes(conn, result)
+        for r in await conn.fetch(self._preview_sql):
+            self._count_preview(r, result)
+        return result
+
+    def _count_preview(self, r: asyncpg.Record, result: ChunkResult) -> None:
+        key = str(r["key"]).replace("\x1f", ", ")
+        if r["new"]:
+            result.inserted += 1
+        elif self.mode == "insert":
+            result.rejected.append(
+                RejectedRow(
+                    row=r["_row"],
+                    column=self.model.key[0],
+                    value=key,
+                    message=f"{self.key} {key!r} already exists",
+                )
+            )
+        elif self.mode == "skip":
+            result.skipped += 1
+        elif r["changed"]:
+            result.updated += 1
+            result.changes.append(RowChange(row=r["_row"], key=key, fields=list(r["changed"])))
+        else:
+            result.unchanged += 1
+
+    @property
+    def _preview_sql(self) -> str:
+        on = " AND ".join(f"t.{quote_ident(c)} = s.{quote_ident(c)}" for c in self.model.key)
+        checks = []
+        for f in self.fields:
+            if f.name in self.model.key:
+                continue
+            col = quote_ident(f.name)
+            # an empty cell of a column with a default keeps the stored value
+            guard = f"s.{col} IS NOT NULL AND " if f.db_default else ""
+            checks.append(f"CASE WHEN {guard}s.{col} IS DISTINCT FROM t.{col} THEN '{f.name}' END")
+        changed = (
+            f"array_remove(ARRAY[{', '.join(checks)}]::text[], NULL)"
+            if checks
+            else "ARRAY[]::text[]"
+        )
+        first_key = quote_ident(self.model.key[0])
+        return (
+            f"SELECT s._row, {self._key_sql('s')} AS key, t.{first_key} IS NULL AS new, "
+            f"{changed} AS changed FROM {self.stage} s LEFT JOIN {self.target} t ON {on} "
+            "ORDER BY s._row"
+        )
+
     async def drop(self, conn: asyncpg.Connection) -> None:
         await conn.execute(f"DROP TABLE IF EXISTS {self.stage}")
 
@@ -90,6 +155,8 @@ class ChunkLoader:
         rows = self._drop_duplicates(rows, result)
         if not rows:
             return result
+        # empty already after a commit; inside one long all-or-nothing transaction it is not
+        await conn.execute(f"TRUNCATE {self.stage}")
         await conn.copy_records_to_table(
             self.stage, records=[(r.line, *r.values) for r in rows], columns=["_row", *self.columns]
         )

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -79,9 +83,40 @@ class _Batch:
     valid: list[ValidRow] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     rejected_lines: set[int] = field(default_factory=set)
+    # each row's cells as read, so the error report can show the original record
+    cells: dict[int, list[str]] = field(default_factory=dict)
     rows: int = 0
     last_record: int = 0
     bytes_read: int = 0
+
+
+@dataclass(slots=True)
+class _Totals:
+    first_rejected: list[RejectedRow] = field(default_factory=list)
+
+
+def _original(cells: list[str] | None) -> str | None:
+    """The record as a CSV line, for the error report."""
+    if cells is None:
+        return None
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(cells)
+    return out.getvalue()
+
+
+def _add(s: JobStatistics, batch: _Batch, result: ChunkResult) -> JobStatistics:
+    """Counters after one more chunk (a row rejected twice counts once)."""
+    bad_rows = len(batch.rejected_lines | {r.row for r in result.rejected})
+    return JobStatistics(
+        rows_read=s.rows_read + batch.rows,
+        rows_imported=s.rows_imported + result.inserted + result.updated,
+        rows_rejected=s.rows_rejected + bad_rows,
+        chunks_committed=s.chunks_committed + 1,
+        rows_inserted=s.rows_inserted + result.inserted,
+        rows_updated=s.rows_updated + result.updated,
+        rows_unchanged=s.rows_unchanged + result.unchanged,
+        rows_skipped=s.rows_skipped + result.skipped,
+    )
 
 
 class _Stop(Exception):
@@ -219,7 +254,13 @@ class JobRunner:
                 await loader.prepare(raw)
                 await conn.commit()
                 try:
-                    await self._stream(ctx, source, validator, loader, conn)
+                    if opts.all_or_nothing and not opts.dry_run:
+                        await self._all_or_nothing(ctx, path, model, validator, loader, conn)
+                    else:
+                        handle = self._preview_chunk if opts.dry_run else self._commit_chunk
+                        await self._stream(
+                            ctx, source, validator, partial(handle, ctx, loader, conn)
+                        )
                 finally:
                     with contextlib.suppress(Exception):
                         await conn.rollback()
@@ -232,8 +273,7 @@ class JobRunner:
         ctx: RunContext,
         source: Source,
         validator: RowValidator,
-        loader: ChunkLoader,
-        conn: AsyncConnection,
+        handle: Callable[[_Batch], Coroutine[Any, Any, None]],
     ) -> None:
         """Validate chunk N+1 while chunk N is being written: parsing is Python's work,
         loading is the database's, so the two overlap. Commits stay strictly in order."""
@@ -246,6 +286,7 @@ class JobRunner:
                 if ctx.record_no <= skip_to:
                     continue
                 checked = validator.check(record_.line, record_.cells, record_.errors)
+                batch.cells[record_.line] = record_.cells
                 if isinstance(checked, ValidRow):
                     batch.valid.append(checked)
                 else:
@@ -256,7 +297,7 @@ class JobRunner:
                     batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_read
                     if writing is not None:
                         await writing
-                    writing = asyncio.create_task(self._commit_chunk(ctx, loader, conn, batch))
+                    writing = asyncio.create_task(handle(batch))
                     batch = _Batch()
                 elif batch.rows % 256 == 0:
                     await asyncio.sleep(0)  # let the chunk being written make progress
@@ -267,7 +308,7 @@ class JobRunner:
                 writing = None
             if batch.rows:
                 batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_total
-                await self._commit_chunk(ctx, loader, conn, batch)
+                await handle(batch)
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()
@@ -304,39 +345,199 @@ class JobRunner:
                 await self._checkpoint(conn, ctx, result, batch)
                 cancelled = False
         self.relay.poke()
+        self._check_threshold(ctx)
         if cancelled:
             await self._publish_progress(ctx, "cancelled")
             raise _Stop
         ctx.bytes_read = max(ctx.bytes_read, batch.bytes_read)
         await self._maybe_progress(ctx, force=False)
 
+    def _check_threshold(self, ctx: RunContext, *, final: bool = False) -> None:
+        """Fail once more than the allowed share of rows is bad (checked after each chunk
+        once a chunk's worth of rows has been read, so one early bad row does not decide)."""
+        limit = ctx.job.options.max_error_percent
+        read = ctx.stats.rows_read
+        if limit is None or not read or (read < self.chunk_size and not final):
+            return
+        share = 100.0 * ctx.stats.rows_rejected / read
+        if share > limit:
+            raise JobFailure(
+                "too_many_errors",
+                f"{share:.1f}% of the {read:,} rows read were rejected, more than the "
+                f"{limit:g}% allowed; rows committed before stay",
+            )
+
+    async def _preview_chunk(
+        self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
+    ) -> None:
+        """Dry run: validate against the table and count what would change; the table is
+        never written (the staging rows vanish at commit)."""
+        self.shutdown.check()
+        async with conn.begin():
+            job = await load(conn, ctx.job.id, lock=True)
+            if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
+                raise _Stop
+            ctx.job = job
+            if job.cancel_requested:
+                await self._record(
+                    conn,
+                    ctx,
+                    [
+                        JobCancelled(
+                            **self._env(job, ctx.cmd, 0),
+                            job_id=job.id,
+                            run_id=ctx.cmd.run_id,
+                            statistics=ctx.stats,
+                        )
+                    ],
+                )
+                cancelled = True
+            else:
+                result = await loader.preview(await self._driver(conn), batch.valid)
+                await self._checkpoint(conn, ctx, result, batch)
+                cancelled = False
+        self.relay.poke()
+        if cancelled:
+            await self._publish_progress(ctx, "cancelled")
+            raise _Stop
+        ctx.bytes_read = max(ctx.bytes_read, batch.bytes_read)
+        await self._maybe_progress(ctx)
+
+    async def _all_or_nothing(
+        self,
+        ctx: RunContext,
+        path: Any,
+        model: Any,
+        validator: RowValidator,
+        loader: ChunkLoader,
+        conn: AsyncConnection,
+    ) -> None:
+        """Pass 1 checks every row against the table and writes nothing; only a clean file
+        is loaded, in pass 2, in one transaction, so a crash or a late refusal leaves the
+        table exactly as it was (and a redelivered run starts again from the top)."""
+        checked = _Totals()
+        first = open_source(ctx.job.format, path, model, ctx.job.options)
+        try:
+            first.header()
+            await self._stream(
+                ctx, first, validator, partial(self._check_chunk, ctx, loader, conn, checked)
+            )
+        finally:
+            first.close()
+        if ctx.stats.rows_rejected:
+            async with conn.begin():
+                await self._record(
+                    conn,
+                    ctx,
+                    [
+                        JobCheckpointed(
+                            **self._env(ctx.job, ctx.cmd, 0),
+                            job_id=ctx.job.id,
+                            run_id=ctx.cmd.run_id,
+                            last_row=0,
+                            statistics=ctx.stats,
+                            rejected=checked.first_rejected,
+                        )
+                    ],
+                )
+            raise JobFailure(
+                "all_or_nothing",
+                f"{ctx.stats.rows_rejected:,} of {ctx.stats.rows_read:,} rows were rejected, "
+                "so nothing was written (all-or-nothing)",
+            )
+        ctx.stats, ctx.record_no = JobStatistics(), 0
+        second = open_source(ctx.job.format, path, model, ctx.job.options)
+        try:
+            second.header()
+            async with conn.begin():
+                await self._stream(
+                    ctx, second, validator, partial(self._atomic_chunk, ctx, loader, conn)
+                )
+                await self._record(
+                    conn,
+                    ctx,
+                    [
+                        JobCheckpointed(
+                            **self._env(ctx.job, ctx.cmd, 0),
+                            job_id=ctx.job.id,
+                            run_id=ctx.cmd.run_id,
+                            last_row=ctx.record_no,
+                            statistics=ctx.stats,
+                            percent=100.0,
+                        )
+                    ],
+                )
+        finally:
+            second.close()
+        self.relay.poke()
+
+    async def _check_chunk(
+        self,
+        ctx: RunContext,
+        loader: ChunkLoader,
+        conn: AsyncConnection,
+        totals: _Totals,
+        batch: _Batch,
+    ) -> None:
+        self.shutdown.check()
+        async with conn.begin():
+            result = await loader.preview(await self._driver(conn), batch.valid)
+            rejected = sorted(batch.rejected + result.rejected, key=lambda r: r.row)
+            await self._save_rejections(conn, ctx, rejected, batch)
+        room = max(MAX_ERRORS_SHOWN - len(totals.first_rejected), 0)
+        totals.first_rejected.extend(rejected[:room])
+        ctx.stats = _add(ctx.stats, batch, result)
+        await self._maybe_progress(ctx)
+
+    async def _atomic_chunk(
+        self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
+    ) -> None:
+        self.shutdown.check()
+        async with conn.begin_nested():
+            result = await loader.load(
+                await self._driver(conn), batch.valid, await self._run_started(conn, ctx)
+            )
+        refused = batch.rejected + result.rejected
+        if refused:
+            first = min(refused, key=lambda r: r.row)
+            raise JobFailure(
+                "all_or_nothing",
+                f"row {first.row} was refused while loading ({first.message}), so nothing was "
+                "written (all-or-nothing)",
+            )
+        ctx.stats = _add(ctx.stats, batch, result)
+        await self._maybe_progress(ctx)
+
+    async def _save_rejections(
+        self, conn: AsyncConnection, ctx: RunContext, rejected: list[RejectedRow], batch: _Batch
+    ) -> None:
+        if not rejected:
+            return
+        raw = await self._driver(conn)
+        await raw.copy_records_to_table(
+            "job_rejections",
+            schema_name="dm",
+            columns=["job_id", "run_id", "row", "column", "value", "message", "original"],
+            records=[
+                (
+                    ctx.job.id,
+                    ctx.cmd.run_id,
+                    r.row,
+                    r.column,
+                    r.value,
+                    r.message,
+                    _original(batch.cells.get(r.row)),
+                )
+                for r in rejected
+            ],
+        )
+
     async def _checkpoint(
         self, conn: AsyncConnection, ctx: RunContext, result: ChunkResult, batch: _Batch
     ) -> None:
         rejected = sorted(batch.rejected + result.rejected, key=lambda r: r.row)
-        bad_rows = len(batch.rejected_lines | {r.row for r in result.rejected})
-        s = ctx.stats
-        ctx.stats = JobStatistics(
-            rows_read=s.rows_read + batch.rows,
-            rows_imported=s.rows_imported + result.inserted + result.updated,
-            rows_rejected=s.rows_rejected + bad_rows,
-            chunks_committed=s.chunks_committed + 1,
-            rows_inserted=s.rows_inserted + result.inserted,
-            rows_updated=s.rows_updated + result.updated,
-            rows_unchanged=s.rows_unchanged + result.unchanged,
-            rows_skipped=s.rows_skipped + result.skipped,
-        )
-        if rejected:
-            raw = await self._driver(conn)
-            await raw.copy_records_to_table(
-                "job_rejections",
-                schema_name="dm",
-                columns=["job_id", "run_id", "row", "column", "value", "message"],
-                records=[
-                    (ctx.job.id, ctx.cmd.run_id, r.row, r.column, r.value, r.message)
-                    for r in rejected
-                ],
-            )
+        ctx.stats = _add(ctx.stats, batch, result)
+        await self._save_rejections(conn, ctx, rejected, batch)
         room = max(MAX_ERRORS_SHOWN - len(ctx.job.errors), 0)
         await self._record(
             conn,
@@ -350,6 +551,7 @@ class JobRunner:
                     statistics=ctx.stats,
                     rejected=rejected[:room],
                     percent=round(100.0 * batch.bytes_read / (ctx.bytes_total or 1), 2),
+                    changes=result.changes[: max(MAX_ERRORS_SHOWN - len(ctx.job.changes), 0)],
                 )
             ],
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from services.core.auth import create_token, create_user
 from services.core.db import make_engine
@@ -62,3 +65,31 @@ def run_stack(settings: Settings, workdir: Path, *, importers: int = 1) -> Itera
         wait_for_http(f"{stack.base_url}/healthz", proc, log)
         stack.logs.append(log)
         yield stack
+
+
+@contextlib.asynccontextmanager
+async def system(servers: Any, workdir: Path, **overrides: Any) -> AsyncIterator[Stack]:
+    """Gateway, importer and exporter on a database and bus prefix of their own, with the
+    users admin (superuser), alice and bob."""
+    from services.core.settings import load_settings
+    from tests.support.servers import create_database, delete_streams, drop_database
+
+    (workdir / "imports").mkdir(exist_ok=True)
+    url, name = await create_database(servers)
+    prefix = f"s{uuid.uuid4().hex[:10]}"
+    settings = load_settings(
+        env={},
+        nats_url=servers.nats_url,
+        database_url=url,
+        bus_prefix=prefix,
+        imports_root=str(workdir / "imports"),
+        data_dir=str(workdir / "data"),
+        **overrides,
+    )
+    try:
+        with run_stack(settings, workdir) as running:
+            running.tokens = await make_users(url, {"admin": True, "alice": False, "bob": False})
+            yield running
+    finally:
+        await delete_streams(servers, prefix)
+        await drop_database(servers, name)

@@ -25,6 +25,7 @@ from contracts.jobs import (
     JobStatistics,
     JobUpdated,
     RejectedRow,
+    RowChange,
 )
 
 __all__ = ["MAX_ERRORS_SHOWN", "JobState", "evolve", "stream_of"]
@@ -59,6 +60,7 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     result_path: str = ""
+    changes: tuple[RowChange, ...] = ()
     deleted: bool = False
 
 
@@ -92,13 +94,13 @@ def evolve(state: JobState | None, event: JobEvent) -> JobState | None:
 
 def _apply(state: JobState, event: JobEvent) -> JobState:
     if isinstance(event, JobUpdated):
-        changes = {
+        edits = {
             k: v
             for k in ("title", "model_name", "format", "file_path", "options")
             if (v := getattr(event, k)) is not None
         }
         # a changed definition (another file, other options) starts from the top next time
-        return replace(state, **changes, last_row=0)
+        return replace(state, **edits, last_row=0)
     if isinstance(event, JobDeleted):
         return replace(state, deleted=True)
     if isinstance(event, JobQueued):
@@ -114,7 +116,13 @@ def _apply(state: JobState, event: JobEvent) -> JobState:
         if event.resume:
             return queued
         return replace(
-            queued, progress=0.0, statistics=JobStatistics(), errors=(), last_row=0, started_at=None
+            queued,
+            progress=0.0,
+            statistics=JobStatistics(),
+            errors=(),
+            changes=(),
+            last_row=0,
+            started_at=None,
         )
     if isinstance(event, JobStarted):
         started = state.started_at or _at(event)
@@ -122,11 +130,15 @@ def _apply(state: JobState, event: JobEvent) -> JobState:
     if isinstance(event, JobCheckpointed):
         room = MAX_ERRORS_SHOWN - len(state.errors)
         errors = state.errors + tuple(event.rejected[: max(room, 0)])
+        changes = state.changes + tuple(
+            event.changes[: max(MAX_ERRORS_SHOWN - len(state.changes), 0)]
+        )
         return replace(
             state,
             last_row=event.last_row,
             statistics=event.statistics,
             errors=errors,
+            changes=changes,
             progress=event.percent,
         )
     if isinstance(event, JobCancelRequested):

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.jobs import JobEvent, JobOptions, JobStatistics, RejectedRow
+from contracts.jobs import JobEvent, JobOptions, JobStatistics, RejectedRow, RowChange
 from contracts.subjects import Subjects
 from services.core.eventlog import append, read_stream
 from services.core.jobs.state import JobState, evolve, stream_of
@@ -24,6 +24,7 @@ def state_to_row(state: JobState) -> dict[str, Any]:
     row["options"] = msgspec.to_builtins(state.options)
     row["statistics"] = msgspec.to_builtins(state.statistics)
     row["errors"] = msgspec.to_builtins(list(state.errors))
+    row["changes"] = msgspec.to_builtins(list(state.changes))
     return row
 
 
@@ -32,6 +33,7 @@ def row_to_state(row: Any) -> JobState:
     data["options"] = msgspec.convert(data["options"], JobOptions)
     data["statistics"] = msgspec.convert(data["statistics"], JobStatistics)
     data["errors"] = tuple(msgspec.convert(data["errors"], list[RejectedRow]))
+    data["changes"] = tuple(msgspec.convert(data.get("changes") or [], list[RowChange]))
     return JobState(**data)
 
 

@@ -1,0 +1,161 @@
+"""Import modes over HTTP: dry run, all-or-nothing, an error threshold, the error report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.people import FIELDS, person
+from tests.support.servers import Servers
+from tests.support.stack import Stack, system
+from tests.test_e2e_import import follow, upload
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    async with system(servers, tmp_path_factory.mktemp("modes")) as s:
+        yield s
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30.0) as c:
+        yield c
+
+
+def _file(path: Path, rows: list[dict[str, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _run(client: httpx.Client, stack: Stack, path: Path, **options: Any) -> dict[str, Any]:
+    r = client.post(
+        stack.api("jobs/"),
+        headers=stack.headers("alice"),
+        json={
+            "title": "modes",
+            "job_type": "import",
+            "model_name": "users.User",
+            "format": "csv",
+            "file_path": upload(client, stack, "alice", path),
+            "options": options,
+        },
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    assert (
+        client.post(
+            stack.api(f"jobs/{job_id}/execute/"), headers=stack.headers("alice")
+        ).status_code
+        == 202
+    )
+    final, _ = follow(client, stack, "alice", job_id)
+    return final
+
+
+async def _usernames(stack: Stack, prefix: str) -> dict[str, asyncpg.Record]:
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT * FROM users_user WHERE username LIKE $1", prefix + "%")
+    finally:
+        await conn.close()
+    return {r["username"]: r for r in rows}
+
+
+async def test_dry_run_reports_what_would_change_and_writes_nothing(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    base = [person(i) for i in range(6_000_001, 6_000_011)]
+    assert _run(client, stack, _file(tmp_path / "base.csv", base))["status"] == "completed"
+    before = await _usernames(stack, "p6")
+    changed = [dict(p) for p in base[:4]]
+    changed[0]["faculty"] = "Physics"
+    changed[1]["last_name"] = "Tehrani"
+    new = [person(i) for i in range(6_000_011, 6_000_014)]
+    bad = {**person(6_000_014), "email": "nope"}
+    final = _run(
+        client,
+        stack,
+        _file(tmp_path / "dry.csv", [*changed, *new, bad]),
+        mode="upsert",
+        dry_run=True,
+    )
+    assert final["status"] == "completed"
+    stats = final["statistics"]
+    assert stats["rows_inserted"] == 3
+    assert stats["rows_updated"] == 2
+    assert stats["rows_unchanged"] == 2
+    assert stats["rows_rejected"] == 1
+    assert {(c["key"], tuple(c["fields"])) for c in final["changes"]} == {
+        (base[0]["username"], ("faculty",)),
+        (base[1]["username"], ("last_name",)),
+    }
+    assert await _usernames(stack, "p6") == before  # nothing written
+
+
+async def test_all_or_nothing_writes_nothing_when_any_row_is_bad(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    rows = [person(i) for i in range(7_000_001, 7_000_051)]
+    rows[30]["national_id"] = "1234567890"
+    final = _run(client, stack, _file(tmp_path / "atomic.csv", rows), all_or_nothing=True)
+    assert final["status"] == "failed"
+    assert "nothing was written" in final["error_message"]
+    assert final["errors"][0]["row"] == 32
+    assert await _usernames(stack, "p7") == {}
+
+    rows[30] = person(7_000_031)
+    final = _run(client, stack, _file(tmp_path / "atomic_ok.csv", rows), all_or_nothing=True)
+    assert final["status"] == "completed", final["error_message"]
+    assert len(await _usernames(stack, "p7")) == 50
+
+
+async def test_error_threshold_fails_the_job(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    rows = [person(i) for i in range(8_000_001, 8_001_201)]
+    for row in rows[::5]:
+        row["role"] = "wizard"  # 20 % bad
+    final = _run(client, stack, _file(tmp_path / "bad.csv", rows), max_error_percent=10)
+    assert final["status"] == "failed"
+    assert "more than the 10% allowed" in final["error_message"]
+    final = _run(
+        client, stack, _file(tmp_path / "bad2.csv", rows), max_error_percent=25, mode="upsert"
+    )
+    assert final["status"] == "completed"
+
+
+async def test_error_report_has_row_reason_and_original_line(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    rows = [person(i) for i in range(9_000_001, 9_000_004)]
+    rows[1]["birth_date"] = "1999-13-45"
+    rows[2]["role"] = "=1+2"  # not a role, and a formula to a spreadsheet
+    final = _run(client, stack, _file(tmp_path / "report.csv", rows))
+    r = client.get(
+        stack.api(f"jobs/{final['id']}/rejections/download/"), headers=stack.headers("alice")
+    )
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    report = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [(x["row"], x["column"]) for x in report] == [("3", "birth_date"), ("4", "role")]
+    assert "1999-13-45" in report[0]["message"]
+    original = next(csv.reader([report[0]["original"]]))
+    assert original == [rows[1][f] for f in FIELDS]
+    assert report[1]["value"] == "'=1+2"  # a formula in the report is neutralised
+    bob = client.get(
+        stack.api(f"jobs/{final['id']}/rejections/download/"), headers=stack.headers("bob")
+    )
+    assert bob.status_code == 404
