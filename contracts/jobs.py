@@ -35,6 +35,7 @@ __all__ = [
     "JobDeleted",
     "JobEvent",
     "JobFailed",
+    "JobFired",
     "JobOptions",
     "JobProgress",
     "JobQueued",
@@ -44,6 +45,7 @@ __all__ = [
     "RejectedRow",
     "RequestRun",
     "RowChange",
+    "Schedule",
     "UpdateJob",
 ]
 
@@ -65,6 +67,16 @@ class ExportFilter(msgspec.Struct, frozen=True, kw_only=True):
     field: str
     op: FilterOp = "eq"
     value: str | int | float | bool | list[str] | None = None
+
+
+class Schedule(msgspec.Struct, frozen=True, kw_only=True):
+    """When a job runs by itself: ``cron`` read in ``timezone``, or once ``at`` an ISO time
+    with offset. A scheduled import reads its file afresh each run; an export writes a new
+    dated file each run."""
+
+    cron: str | None = None
+    timezone: str = "UTC"
+    at: str | None = None
 
 
 class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,6 +144,7 @@ class CreateJob(Command, frozen=True, kw_only=True, tag="job.create"):
     format: JobFormat
     file_path: str = ""
     options: JobOptions = msgspec.field(default_factory=JobOptions)
+    schedule: Schedule | None = None
 
 
 class UpdateJob(Command, frozen=True, kw_only=True, tag="job.update"):
@@ -143,6 +156,8 @@ class UpdateJob(Command, frozen=True, kw_only=True, tag="job.update"):
     format: JobFormat | None = None
     file_path: str | None = None
     options: JobOptions | None = None
+    schedule: Schedule | None = None
+    clear_schedule: bool = False
 
 
 class DeleteJob(Command, frozen=True, kw_only=True, tag="job.delete"):
@@ -194,6 +209,7 @@ class JobCreated(Event, frozen=True, kw_only=True, tag="job.created"):
     file_path: str
     options: JobOptions
     created_by: str
+    schedule: Schedule | None = None
 
 
 class JobUpdated(Event, frozen=True, kw_only=True, tag="job.updated"):
@@ -205,6 +221,8 @@ class JobUpdated(Event, frozen=True, kw_only=True, tag="job.updated"):
     format: JobFormat | None = None
     file_path: str | None = None
     options: JobOptions | None = None
+    schedule: Schedule | None = None
+    clear_schedule: bool = False
 
 
 class JobDeleted(Event, frozen=True, kw_only=True, tag="job.deleted"):
@@ -223,6 +241,15 @@ class JobQueued(Event, frozen=True, kw_only=True, tag="job.queued"):
     job_id: str
     run_id: str
     resume: bool = False
+
+
+class JobFired(Event, frozen=True, kw_only=True, tag="job.fired"):
+    """The job's schedule came due at ``fire_time`` (recorded once, by one scheduler);
+    ``queued`` is false when the job was still busy with an earlier run."""
+
+    job_id: str
+    fire_time: str
+    queued: bool = True
 
 
 class JobStarted(Event, frozen=True, kw_only=True, tag="job.started"):
@@ -286,6 +313,7 @@ JobEvent = (
     | JobUpdated
     | JobDeleted
     | JobQueued
+    | JobFired
     | JobStarted
     | JobCheckpointed
     | JobCompleted

@@ -20,6 +20,7 @@
 | DM_LOG_FORMAT            | auto                    | ``json``, ``console`` or ``auto``         |
 | DM_WORKER_NAME           | host-pid                | name of this worker in logs and events    |
 | DM_ACK_WAIT_SECONDS      | 60                      | a dead worker's job moves on after this   |
+| DM_SCHEDULER_INTERVAL_SECONDS | 15                 | how often scheduled jobs are checked      |
 | DM_MODEL_TABLES          |                         | ``schema.table,...`` enabled as models    |
 | DM_FIELD_RULES           |                         | TOML file of field rules for those tables |
 """
@@ -59,6 +60,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str = "auto"
     worker_name: str = ""
     ack_wait_seconds: int = 60
+    scheduler_interval_seconds: int = 15
     model_tables: tuple[str, ...] = ()
     field_rules: str = ""
 
@@ -79,6 +81,7 @@ _INT_FIELDS = {
     "backup_retention_days",
     "sync_batch_size",
     "ack_wait_seconds",
+    "scheduler_interval_seconds",
 }
 
 

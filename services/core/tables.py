@@ -90,6 +90,9 @@ jobs = Table(
     Column("completed_at", DateTime(timezone=True)),
     Column("result_path", Text, nullable=False, server_default=""),
     Column("changes", JSONB, nullable=False, server_default="[]"),
+    Column("schedule", JSONB),
+    Column("schedule_since", DateTime(timezone=True)),
+    Column("last_fired_at", DateTime(timezone=True)),
     Index("ix_jobs_created_by_created_at", "created_by", "created_at"),
 )
 

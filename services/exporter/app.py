@@ -29,5 +29,10 @@ def build_app(
     settings: Settings, *, nats_url: str, database_url: str
 ) -> tuple[FastStream, NatsBroker]:
     return build_job_worker_app(
-        SERVICE, settings, nats_url=nats_url, database_url=database_url, make_runner=_runner
+        SERVICE,
+        "export",
+        settings,
+        nats_url=nats_url,
+        database_url=database_url,
+        make_runner=_runner,
     )

@@ -20,6 +20,7 @@ from contracts.jobs import (
     DeleteJob,
     JobOptions,
     RequestRun,
+    Schedule,
     UpdateJob,
 )
 from services.core.auth import Principal
@@ -35,7 +36,7 @@ from services.core.storage import (
 from services.core.tables import job_rejections, jobs
 from services.gateway.auth import require_principal
 from services.gateway.bus import ServiceClient, owner_of
-from services.gateway.schemas import JobCreateBody, JobOptionsBody, JobUpdateBody
+from services.gateway.schemas import JobCreateBody, JobOptionsBody, JobUpdateBody, ScheduleBody
 
 __all__ = ["JobController", "job_json", "load_visible_job"]
 
@@ -60,6 +61,8 @@ PUBLIC_FIELDS = (
     "run_id",
     "cancel_requested",
     "changes",
+    "schedule",
+    "last_fired_at",
 )
 
 
@@ -67,7 +70,7 @@ def job_json(data: dict[str, Any]) -> dict[str, Any]:
     view = {k: data.get(k) for k in PUBLIC_FIELDS}
     if data.get("result_path"):
         view["download_url"] = f"/api/data-management/jobs/{data['id']}/download/"
-    for key in ("created_at", "updated_at", "started_at", "completed_at"):
+    for key in ("created_at", "updated_at", "started_at", "completed_at", "last_fired_at"):
         value = view[key]
         if value is not None and not isinstance(value, str):
             view[key] = value.isoformat()
@@ -95,6 +98,10 @@ def _options(body: JobOptionsBody | None) -> JobOptions | None:
     if body is None:
         return None
     return msgspec.convert(msgspec.to_builtins(body), JobOptions)
+
+
+def _schedule(body: ScheduleBody | None) -> Schedule | None:
+    return None if body is None else Schedule(cron=body.cron, timezone=body.timezone, at=body.at)
 
 
 def _check_fields(model_name: str, options: JobOptionsBody | None) -> None:
@@ -209,6 +216,7 @@ class JobController(Controller):
             format=data.format,
             file_path=data.file_path,
             options=_options(data.options) or JobOptions(),
+            schedule=_schedule(data.schedule),
         )
         client: ServiceClient = request.app.state.services
         reply = await client.request(owner_of(data.job_type), "create", command)
@@ -241,6 +249,8 @@ class JobController(Controller):
             format=data.format,
             file_path=data.file_path,
             options=_options(data.options),
+            schedule=_schedule(data.schedule),
+            clear_schedule=data.clear_schedule,
         )
         reply = await request.app.state.services.request(
             owner_of(job["job_type"]), "update", command

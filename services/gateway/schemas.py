@@ -37,6 +37,15 @@ class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     order_by: list[str] = msgspec.field(default_factory=list)
 
 
+class ScheduleBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``{"cron": "0 2 * * *", "timezone": "Asia/Tehran"}``, or once:
+    ``{"at": "2026-12-24T02:00+03:30"}``."""
+
+    cron: str | None = None
+    timezone: str = "UTC"
+    at: str | None = None
+
+
 class JobCreateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     title: str
     job_type: Literal["import", "export"]
@@ -44,6 +53,7 @@ class JobCreateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     format: Literal["csv", "json", "jsonl", "xlsx"]
     file_path: str = ""
     options: JobOptionsBody = msgspec.field(default_factory=JobOptionsBody)
+    schedule: ScheduleBody | None = None
 
 
 class JobUpdateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -52,6 +62,8 @@ class JobUpdateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     format: Literal["csv", "json", "jsonl", "xlsx"] | None = None
     file_path: str | None = None
     options: JobOptionsBody | None = None
+    schedule: ScheduleBody | None = None
+    clear_schedule: bool = False
 
 
 class UploadResult(msgspec.Struct, frozen=True, kw_only=True):

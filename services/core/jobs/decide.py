@@ -6,6 +6,7 @@ No I/O here, so every rule is tested without fixtures.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from contracts.jobs import (
     CancelJob,
@@ -19,10 +20,12 @@ from contracts.jobs import (
     JobEvent,
     JobQueued,
     JobUpdated,
+    Schedule,
     UpdateJob,
 )
 from services.core.eventlog import event_fields
 from services.core.jobs.state import JobState, stream_of
+from services.core.scheduling.spec import ScheduleError, validate_schedule
 
 __all__ = [
     "DecisionError",
@@ -59,9 +62,22 @@ def _require(state: JobState | None, job_id: str) -> JobState:
     return state
 
 
-def decide_create(state: JobState | None, cmd: CreateJob) -> list[JobEvent]:
+def _check_schedule(schedule: Schedule | None, now: datetime | None) -> None:
+    if schedule is None:
+        return
+    try:
+        validate_schedule(schedule, now)
+    except ScheduleError as e:
+        raise DecisionError("invalid", f"schedule refused: {e}") from e
+
+
+def decide_create(
+    state: JobState | None, cmd: CreateJob, now: datetime | None = None
+) -> list[JobEvent]:
+    """``now`` is the clock the schedule is checked against (injectable for tests)."""
     if state is not None:
         raise DecisionError("conflict", f"job {cmd.job_id} already exists")
+    _check_schedule(cmd.schedule, now)
     return [
         JobCreated(
             **_envelope(None, cmd.job_id, cmd.actor, cmd.correlation_id),  # type: ignore[arg-type]
@@ -73,12 +89,16 @@ def decide_create(state: JobState | None, cmd: CreateJob) -> list[JobEvent]:
             file_path=cmd.file_path,
             options=cmd.options,
             created_by=cmd.actor,
+            schedule=cmd.schedule,
         )
     ]
 
 
-def decide_update(state: JobState | None, cmd: UpdateJob) -> list[JobEvent]:
+def decide_update(
+    state: JobState | None, cmd: UpdateJob, now: datetime | None = None
+) -> list[JobEvent]:
     job = _require(state, cmd.job_id)
+    _check_schedule(cmd.schedule, now)
     if job.status in BUSY:
         raise DecisionError("conflict", f"job {cmd.job_id} is {job.status}; cancel it first")
     return [
@@ -90,6 +110,8 @@ def decide_update(state: JobState | None, cmd: UpdateJob) -> list[JobEvent]:
             format=cmd.format,
             file_path=cmd.file_path,
             options=cmd.options,
+            schedule=cmd.schedule,
+            clear_schedule=cmd.clear_schedule,
         )
     ]
 

@@ -19,6 +19,7 @@ from contracts.jobs import (
     JobDeleted,
     JobEvent,
     JobFailed,
+    JobFired,
     JobOptions,
     JobQueued,
     JobStarted,
@@ -26,6 +27,7 @@ from contracts.jobs import (
     JobUpdated,
     RejectedRow,
     RowChange,
+    Schedule,
 )
 
 __all__ = ["MAX_ERRORS_SHOWN", "JobState", "evolve", "stream_of"]
@@ -61,6 +63,9 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: datetime | None = None
     result_path: str = ""
     changes: tuple[RowChange, ...] = ()
+    schedule: Schedule | None = None
+    schedule_since: datetime | None = None
+    last_fired_at: datetime | None = None
     deleted: bool = False
 
 
@@ -85,6 +90,8 @@ def evolve(state: JobState | None, event: JobEvent) -> JobState | None:
             created_at=at,
             updated_at=at,
             version=event.version,
+            schedule=event.schedule,
+            schedule_since=at if event.schedule else None,
         )
     if state is None:
         return None
@@ -99,6 +106,11 @@ def _apply(state: JobState, event: JobEvent) -> JobState:
             for k in ("title", "model_name", "format", "file_path", "options")
             if (v := getattr(event, k)) is not None
         }
+        if event.clear_schedule:
+            edits.update(schedule=None, schedule_since=None)
+        elif event.schedule is not None:
+            # a new schedule counts from now: slots before it are not caught up
+            edits.update(schedule=event.schedule, schedule_since=_at(event))
         # a changed definition (another file, other options) starts from the top next time
         return replace(state, **edits, last_row=0)
     if isinstance(event, JobDeleted):
@@ -124,6 +136,8 @@ def _apply(state: JobState, event: JobEvent) -> JobState:
             last_row=0,
             started_at=None,
         )
+    if isinstance(event, JobFired):
+        return replace(state, last_fired_at=datetime.fromisoformat(event.fire_time))
     if isinstance(event, JobStarted):
         started = state.started_at or _at(event)
         return replace(state, status="running", started_at=started)

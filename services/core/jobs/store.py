@@ -10,7 +10,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.jobs import JobEvent, JobOptions, JobStatistics, RejectedRow, RowChange
+from contracts.jobs import (
+    JobEvent,
+    JobOptions,
+    JobStatistics,
+    RejectedRow,
+    RowChange,
+    Schedule,
+)
 from contracts.subjects import Subjects
 from services.core.eventlog import append, read_stream
 from services.core.jobs.state import JobState, evolve, stream_of
@@ -25,6 +32,7 @@ def state_to_row(state: JobState) -> dict[str, Any]:
     row["statistics"] = msgspec.to_builtins(state.statistics)
     row["errors"] = msgspec.to_builtins(list(state.errors))
     row["changes"] = msgspec.to_builtins(list(state.changes))
+    row["schedule"] = msgspec.to_builtins(state.schedule) if state.schedule else None
     return row
 
 
@@ -34,6 +42,7 @@ def row_to_state(row: Any) -> JobState:
     data["statistics"] = msgspec.convert(data["statistics"], JobStatistics)
     data["errors"] = tuple(msgspec.convert(data["errors"], list[RejectedRow]))
     data["changes"] = tuple(msgspec.convert(data.get("changes") or [], list[RowChange]))
+    data["schedule"] = msgspec.convert(data["schedule"], Schedule) if data.get("schedule") else None
     return JobState(**data)
 
 

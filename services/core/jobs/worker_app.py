@@ -30,9 +30,11 @@ from services.core.catalogue.operator import load_operator_models
 from services.core.db import make_engine
 from services.core.jobs.commands import JobCommands
 from services.core.jobs.lease import RunBusy, RunInterrupted, Shutdown
+from services.core.jobs.schedules import JobScheduler
 from services.core.logs import bind, get_logger
 from services.core.migrate import migrate
 from services.core.outbox import OutboxRelay
+from services.core.scheduling import SystemClock
 from services.core.settings import Settings
 
 __all__ = ["Runner", "RunnerParts", "build_job_worker_app"]
@@ -67,6 +69,7 @@ class RunnerParts:
 
 def build_job_worker_app(
     service: str,
+    job_type: str,
     settings: Settings,
     *,
     nats_url: str,
@@ -118,9 +121,12 @@ def build_job_worker_app(
             RunnerParts(engine, js, subjects, relay, settings, worker, shutdown)
         )
         relay.start()
+        scheduler = JobScheduler(engine, subjects, service, job_type, SystemClock(), relay.poke)
+        ticking = asyncio.create_task(scheduler.run(float(settings.scheduler_interval_seconds)))
         try:
             yield
         finally:
+            ticking.cancel()
             await relay.stop()
             await engine.dispose()
 

@@ -11,11 +11,11 @@ import functools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import msgspec
-
 # croniter ships no type information; the stubs (types-croniter) may or may not be installed,
 # so the ignore must not turn into an "unused ignore" error when they are
 from croniter import CroniterBadDateError, CroniterError, croniter  # type: ignore[import-untyped, unused-ignore]
+
+from contracts.jobs import Schedule
 
 __all__ = [
     "FIRE_HORIZON_YEARS",
@@ -40,14 +40,6 @@ _LONGEST = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 class ScheduleError(ValueError):
     """A schedule that cannot be saved; the message names the problem."""
-
-
-class Schedule(msgspec.Struct, frozen=True, kw_only=True):
-    """When a job runs: ``cron`` read in ``timezone``, or once ``at`` an ISO time with offset."""
-
-    cron: str | None = None
-    timezone: str = "UTC"
-    at: str | None = None
 
 
 def validate_schedule(s: Schedule, now: datetime | None = None) -> None:
