@@ -33,6 +33,7 @@ from contracts.jobs import (
     JobDeleted,
     JobEvent,
     JobFailed,
+    JobFired,
     JobOptions,
     JobProgress,
     JobQueued,
@@ -140,6 +141,7 @@ SAMPLES: list[msgspec.Struct] = [
     JobDeleted(**_EVT, job_id="j1"),
     JobQueued(**_EVT, job_id="j1", run_id="r1"),
     JobStarted(**_EVT, job_id="j1", run_id="r1", worker="w-7", resumed_from_row=500),
+    JobFired(**_EVT, job_id="j1", fire_time="2026-03-01T22:30:00+00:00", queued=False),
     JobCheckpointed(
         **_EVT,
         job_id="j1",
