@@ -11,6 +11,7 @@ import sys
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,12 @@ async def test_csv_export_keeps_values_and_neutralises_formulas(
     assert by_name["p0000001"]["student_number"] == first["student_number"]  # "0000000001"
     assert by_name["p0000001"]["national_id"] == first["national_id"]
     assert by_name["p0000007"]["last_name"].startswith("'=HYPERLINK")
+    # booleans and instants read back as they were imported
+    assert by_name["p0000001"]["is_active"] == "true"
+    assert datetime.fromisoformat(by_name["p0000001"]["date_joined"]) == datetime.fromisoformat(
+        first["date_joined"]
+    )
+    assert by_name["p0000001"]["birth_date"] == first["birth_date"]
 
 
 async def test_filtered_json_and_jsonl_exports(stack: Stack, client: httpx.Client) -> None:

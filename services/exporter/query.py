@@ -24,6 +24,27 @@ class ExportQuery:
     sql: str
     count_sql: str
     args: list[object]
+    # the same rows shaped for PostgreSQL's own CSV writer (COPY): formulas neutralised,
+    # booleans and times spelled as the other writers spell them
+    csv_sql: str = ""
+
+
+_TEXT_TYPES = ("text", "varchar", "character", "char")
+# a text cell starting like a formula gets an apostrophe, as the Python writer does
+_FORMULA_SQL = "CASE WHEN {c} ~ '^[-=+@\\t\\r]' THEN '''' || {c} ELSE {c}::text END AS {c}"
+_ISO_UTC = '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\''
+
+
+def _csv_column(model: Model, name: str) -> str:
+    col = _q(name)
+    sql_type = model.field(name).sql_type.lower()
+    if sql_type.startswith(_TEXT_TYPES):
+        return _FORMULA_SQL.format(c=col)
+    if sql_type == "boolean":
+        return f"CASE WHEN {col} THEN 'true' WHEN NOT {col} THEN 'false' END AS {col}"
+    if sql_type.startswith("timestamp"):
+        return f"to_char({col} AT TIME ZONE 'UTC', {_ISO_UTC}) AS {col}"
+    return col
 
 
 def _field(model: Model, name: str, what: str) -> str:
@@ -66,9 +87,11 @@ def build_query(
         order.append(f"{_q(_field(model, item.lstrip('-'), 'order_by'))}{' DESC' if desc else ''}")
     table = f"{_q(model.schema)}.{_q(model.table)}"
     select = ", ".join(_q(c) for c in columns)
+    tail = f"FROM {table} WHERE {where} ORDER BY {', '.join(order)}"
     return ExportQuery(
         columns=columns,
-        sql=f"SELECT {select} FROM {table} WHERE {where} ORDER BY {', '.join(order)}",
+        sql=f"SELECT {select} {tail}",
         count_sql=f"SELECT count(*) FROM {table} WHERE {where}",
         args=args,
+        csv_sql=f"SELECT {', '.join(_csv_column(model, c) for c in columns)} {tail}",
     )
