@@ -152,15 +152,21 @@ class GatewayClient:
             yield parse_sse(response.iter_lines())
 
     def download(self, job_id: str, dest: Path) -> int:
-        """Stream the job's result into ``dest``; returns the bytes written.
+        """Stream the job's result into ``dest``; returns the bytes written."""
+        return self._stream_to(f"jobs/{quote(job_id)}/download/", dest)
 
-        Written to a neighbour file first and renamed at the end, so a broken download never
-        leaves a truncated file under the name the user asked for.
-        """
+    def download_rejections(self, job_id: str, dest: Path) -> int:
+        """Stream the job's CSV error report (row, column, value, message, original) into
+        ``dest``; returns the bytes written."""
+        return self._stream_to(f"jobs/{quote(job_id)}/rejections/download/", dest)
+
+    def _stream_to(self, url: str, dest: Path) -> int:
+        """Written to a neighbour ``.part`` file first and renamed at the end, so a broken
+        download never leaves a truncated file under the name the user asked for."""
         partial = dest.with_name(dest.name + ".part")
         written = 0
         try:
-            with self._http.stream("GET", f"jobs/{quote(job_id)}/download/") as response:
+            with self._http.stream("GET", url) as response:
                 _raise_for_status(response)
                 with partial.open("wb") as f:
                     for chunk in response.iter_bytes(CHUNK_SIZE):

@@ -7,11 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.context import Context
-from services.cli.errors import EXIT_OK, UsageError
+from services.cli.errors import EXIT_OK
 from services.cli.jobrun import execute_and_follow, report
-from services.cli.options import FORMATS, infer_format
+from services.cli.options import (
+    FILTER_OPS,
+    FORMATS,
+    check_output_path,
+    infer_format,
+    parse_filters,
+    parse_name_list,
+    parse_order_by,
+)
 
-__all__ = ["register", "run"]
+__all__ = ["build_export_options", "register", "run"]
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -22,16 +30,42 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--output", required=True, type=Path, help="where to write the file")
     p.add_argument("--format", choices=FORMATS, help="default: from the output's extension")
     p.add_argument("--title", help="default: 'export <model>'")
+    p.add_argument("--fields", metavar="A,B,C", help="fields to write, in this order; default: all")
+    p.add_argument(
+        "--filter",
+        nargs=3,
+        action="append",
+        default=[],
+        dest="filters",
+        metavar=("FIELD", "OP", "VALUE"),
+        help=(
+            f"keep rows where FIELD OP VALUE (repeatable, all must hold); OP: "
+            f"{', '.join(FILTER_OPS)}; 'in' takes a,b,c and 'isnull' takes true or false"
+        ),
+    )
+    p.add_argument("--order-by", metavar="A,-B", help="sort by these fields; -FIELD descends")
     p.set_defaults(func=run)
 
 
+def build_export_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The job's ``options``: only what was given, so the server's defaults apply otherwise."""
+    options: dict[str, Any] = {}
+    fields = parse_name_list(args.fields, "--fields")
+    if fields:
+        options["fields"] = fields
+    filters = parse_filters(args.filters)
+    if filters:
+        options["filters"] = filters
+    order_by = parse_order_by(args.order_by)
+    if order_by:
+        options["order_by"] = order_by
+    return options
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    output: Path = args.output.expanduser()
-    if not output.parent.is_dir():
-        raise UsageError(f"no such directory: {output.parent}")
-    if output.is_dir():
-        raise UsageError(f"--output is a directory: {output}")
+    output = check_output_path(args.output)
     fmt = infer_format(output, args.format)
+    # validate every flag before asking the server for anything
     body: dict[str, Any] = {
         "title": args.title or f"export {args.model}",
         "job_type": "export",
@@ -39,7 +73,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         "format": fmt,
         # the server decides where the result lives; the name only labels it
         "file_path": output.name,
-        "options": {"mode": "insert", "encoding": None, "delimiter": None, "field_mapping": {}},
+        "options": build_export_options(args),
     }
     with ctx.client() as client:
         job = client.create_job(body)

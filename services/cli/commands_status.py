@@ -1,8 +1,10 @@
-"""``dm status``, ``dm jobs cancel`` and ``dm rejections``: looking at and stopping jobs."""
+"""``dm status``, ``dm jobs cancel`` and ``dm rejections``: looking at and stopping jobs, and
+downloading a job's CSV error report."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -10,6 +12,7 @@ from rich.text import Text
 from services.cli.client import GatewayClient
 from services.cli.context import Context
 from services.cli.errors import EXIT_OK, UsageError
+from services.cli.options import check_output_path
 from services.cli.render import print_job_detail, print_jobs, print_rejections
 
 __all__ = ["register", "resolve_job_id"]
@@ -48,6 +51,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("--limit", type=_positive, default=100, help="rows per page (default 100)")
     p.add_argument("--offset", type=_non_negative, default=0, help="rows to skip")
+    p.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write every rejected row to FILE as a CSV error report instead of a page",
+    )
     p.set_defaults(func=run_rejections)
 
 
@@ -90,6 +99,8 @@ def run_cancel(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_rejections(args: argparse.Namespace, ctx: Context) -> int:
+    if args.output is not None:
+        return _download_rejections(args, ctx, check_output_path(args.output))
     with ctx.client() as client:
         job_id = resolve_job_id(client, args.job_id)
         page = client.rejections(job_id, limit=args.limit, offset=args.offset)
@@ -105,4 +116,12 @@ def run_rejections(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.print(
             Text(f"next page: dm rejections {job_id} --offset {end} --limit {args.limit}")
         )
+    return EXIT_OK
+
+
+def _download_rejections(args: argparse.Namespace, ctx: Context, output: Path) -> int:
+    with ctx.client() as client:
+        job_id = resolve_job_id(client, args.job_id)
+        written = client.download_rejections(job_id, output)
+    ctx.out.print(Text(f"wrote the error report of job {job_id} ({written:,} bytes) to {output}"))
     return EXIT_OK

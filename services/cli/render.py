@@ -16,10 +16,13 @@ from rich.text import Text
 from services.cli.client import Job
 
 __all__ = [
+    "CHANGES_SHOWN",
     "REJECTIONS_SHOWN",
     "VALUE_WIDTH",
     "format_duration",
     "format_time",
+    "is_dry_run",
+    "print_dry_run",
     "print_job_detail",
     "print_jobs",
     "print_rejections",
@@ -29,6 +32,7 @@ __all__ = [
 ]
 
 REJECTIONS_SHOWN = 10
+CHANGES_SHOWN = 10
 VALUE_WIDTH = 40
 
 
@@ -89,6 +93,11 @@ def _status_style(status: str) -> str:
     return {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(status, "cyan")
 
 
+def is_dry_run(job: Mapping[str, Any]) -> bool:
+    options = job.get("options")
+    return isinstance(options, Mapping) and bool(options.get("dry_run"))
+
+
 def print_summary(console: Console, job: Job) -> None:
     """Status, counters, duration, then the first rejected rows and how to see them all."""
     stats = _stats(job)
@@ -100,7 +109,8 @@ def print_summary(console: Console, job: Job) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(justify="right")
-    counters = [("rows read", "rows_read"), ("imported", "rows_imported")]
+    imported = "would import" if is_dry_run(job) else "imported"
+    counters = [("rows read", "rows_read"), (imported, "rows_imported")]
     if int(stats.get("rows_updated") or 0):
         counters += [("  inserted", "rows_inserted"), ("  updated", "rows_updated")]
     counters += [
@@ -122,6 +132,44 @@ def print_summary(console: Console, job: Job) -> None:
         print_rejections(console, shown)
     if rejected > REJECTIONS_SHOWN or (rejected and not errors):
         console.print(f"See all rejected rows with: dm rejections {job.get('id')}", markup=False)
+
+
+def _count(stats: Mapping[str, Any], key: str) -> int:
+    try:
+        return int(stats.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def print_dry_run(console: Console, job: Job) -> None:
+    """After a dry run's summary: what would happen, then the first rows that would change
+    and which of their fields."""
+    stats = _stats(job)
+    console.print("dry run: nothing was written", highlight=False)
+    console.print(
+        f"would insert {_count(stats, 'rows_inserted'):,}, "
+        f"update {_count(stats, 'rows_updated'):,}, "
+        f"leave {_count(stats, 'rows_unchanged'):,} unchanged, "
+        f"skip {_count(stats, 'rows_skipped'):,}, "
+        f"reject {_count(stats, 'rows_rejected'):,}",
+        highlight=False,
+    )
+    changes = [c for c in job.get("changes") or [] if isinstance(c, Mapping)]
+    if not changes:
+        return
+    shown = changes[:CHANGES_SHOWN]
+    total = max(_count(stats, "rows_updated"), len(changes))
+    console.print(f"First {len(shown)} of {total:,} rows that would change:", highlight=False)
+    table = Table()
+    table.add_column("row", justify="right")
+    table.add_column("key", max_width=VALUE_WIDTH)
+    table.add_column("changed fields")
+    for change in shown:
+        fields = change.get("fields") or []
+        names = ", ".join(str(f) for f in fields) if isinstance(fields, list) else str(fields)
+        # Text, not str: keys come from the user's file and may look like markup
+        table.add_row(str(change.get("row", "")), Text(truncate(change.get("key"))), Text(names))
+    console.print(table)
 
 
 def print_rejections(console: Console, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -1,7 +1,8 @@
 """The command line end to end against a tiny fake gateway (``http.server`` in a thread).
 
 No NATS or PostgreSQL is involved: this checks the HTTP side only (streamed upload, SSE
-following, polling fallback, error details and exit codes).
+following, polling fallback, error details and exit codes, the options sent, dry-run output,
+the CSV error report download).
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ class FakeGateway:
     uploads: list[dict[str, Any]] = field(default_factory=list)
     created: list[dict[str, Any]] = field(default_factory=list)
     polls: int = 0
+    dry_run: bool = False  # the job is a dry run: options say so and `changes` are filled in
+    report: bytes = b""  # the CSV error report; empty: the report URL answers 404
 
     def job(self, status: str) -> dict[str, Any]:
         done = status in ("completed", "failed", "cancelled")
-        return {
+        job = {
             "id": JOB_ID,
             "title": "t",
             "job_type": "import",
@@ -56,6 +59,22 @@ class FakeGateway:
             "started_at": "2026-12-01T10:00:00+00:00",
             "completed_at": "2026-12-01T10:00:01+00:00" if done else None,
         }
+        if self.dry_run:
+            job["options"] = {"mode": "upsert", "dry_run": True}
+            job["changes"] = [
+                {"row": n + 2, "key": f"user{n}", "fields": ["email", "phone"]} for n in range(12)
+            ]
+            if done:
+                job["statistics"] = {
+                    "rows_read": 20,
+                    "rows_imported": 15,
+                    "rows_inserted": 3,
+                    "rows_updated": 12,
+                    "rows_unchanged": 4,
+                    "rows_skipped": 0,
+                    "rows_rejected": 1,
+                }
+        return job
 
 
 def make_handler(state: FakeGateway) -> type[BaseHTTPRequestHandler]:
@@ -121,6 +140,12 @@ def make_handler(state: FakeGateway) -> type[BaseHTTPRequestHandler]:
             elif path == f"jobs/{JOB_ID}/":
                 state.polls += 1
                 self.send_json(200, state.job(state.final_status))
+            elif path == f"jobs/{JOB_ID}/rejections/download/" and state.report:
+                self.send_response(200)  # no Content-Length: streamed until the close
+                self.send_header("Content-Type", "text/csv; charset=utf-8")
+                self.end_headers()
+                for start in range(0, len(state.report), 1000):
+                    self.wfile.write(state.report[start : start + 1000])
             else:
                 self.send_json(404, {"status_code": 404, "detail": "not found", "extra": None})
 
@@ -248,6 +273,131 @@ def test_export_refused_by_the_server_exits_two(gateway: FakeGateway, tmp_path: 
     assert result.code == 2
     assert "export is not available yet" in result.err
     assert not output.exists()
+    assert gateway.created[0]["options"] == {}
+
+
+def test_export_sends_fields_filters_and_order(gateway: FakeGateway, tmp_path: Path) -> None:
+    run_dm(
+        gateway,
+        "export",
+        "--model",
+        "users.User",
+        "--output",
+        str(tmp_path / "users.csv"),
+        "--fields",
+        "username,email",
+        "--filter",
+        "role",
+        "in",
+        "staff,faculty",
+        "--filter",
+        "email",
+        "contains",
+        "@example.org",
+        "--order-by=-date_joined,username",
+    )
+    assert gateway.created[0]["options"] == {
+        "fields": ["username", "email"],
+        "filters": [
+            {"field": "role", "op": "in", "value": ["staff", "faculty"]},
+            {"field": "email", "op": "contains", "value": "@example.org"},
+        ],
+        "order_by": ["-date_joined", "username"],
+    }
+
+
+def test_bad_filter_is_refused_before_asking_the_server(
+    gateway: FakeGateway, tmp_path: Path
+) -> None:
+    output = str(tmp_path / "users.csv")
+    result = run_dm(
+        gateway, "export", "--model", "m", "--output", output, "--filter", "a", "like", "b"
+    )
+    assert result.code == 2
+    assert "unknown operator" in result.err
+    assert gateway.created == []
+
+
+def test_import_sends_only_the_options_given(gateway: FakeGateway, people: Path) -> None:
+    result = run_dm(
+        gateway,
+        "import",
+        "--file",
+        str(people),
+        "--model",
+        "users.User",
+        "--all-or-nothing",
+        "--max-errors",
+        "5",
+        "--calendar",
+        "jalali",
+        "--time-zone",
+        "Asia/Tehran",
+        "--no-fold-arabic",
+    )
+    assert result.code == 0, result.err
+    assert gateway.created[0]["options"] == {
+        "all_or_nothing": True,
+        "max_error_percent": 5.0,
+        "calendar": "jalali",
+        "time_zone": "Asia/Tehran",
+        "fold_arabic_letters": False,
+    }
+    assert "dry run" not in result.out
+
+
+def test_dry_run_prints_what_would_change(gateway: FakeGateway, people: Path) -> None:
+    gateway.dry_run = True
+    result = run_dm(
+        gateway,
+        "import",
+        "--file",
+        str(people),
+        "--model",
+        "users.User",
+        "--mode",
+        "upsert",
+        "--dry-run",
+    )
+    assert result.code == 0, result.err
+    assert gateway.created[0]["options"] == {"mode": "upsert", "dry_run": True}
+    out = result.out
+    assert "would import" in out
+    # after the summary: the notice, the counts, then the first ten changed rows
+    assert out.index("Job ") < out.index("dry run: nothing was written")
+    assert "would insert 3, update 12, leave 4 unchanged, skip 0, reject 1" in out
+    assert "First 10 of 12 rows that would change" in out
+    assert "user9" in out
+    assert "user10" not in out
+    assert "email, phone" in out
+
+
+def test_rejections_report_is_streamed_to_the_file(gateway: FakeGateway, tmp_path: Path) -> None:
+    rows = "".join(f'{n},email,bad{n},not an email,"a,bad{n}"\r\n' for n in range(2, 500))
+    gateway.report = ("\ufeffrow,column,value,message,original\r\n" + rows).encode()
+    output = tmp_path / "errors.csv"
+    result = run_dm(gateway, "rejections", JOB_ID, "--output", str(output))
+    assert result.code == 0, result.err
+    assert output.read_bytes() == gateway.report
+    assert not (tmp_path / "errors.csv.part").exists()
+    assert str(output) in result.out
+    assert f"{len(gateway.report):,} bytes" in result.out
+
+
+def test_failed_report_download_leaves_no_file(gateway: FakeGateway, tmp_path: Path) -> None:
+    output = tmp_path / "errors.csv"
+    result = run_dm(gateway, "rejections", JOB_ID, "--output", str(output))
+    assert result.code == 2
+    assert "404" in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_into_a_missing_directory_is_a_usage_error(
+    gateway: FakeGateway, tmp_path: Path
+) -> None:
+    result = run_dm(gateway, "rejections", JOB_ID, "--output", str(tmp_path / "no" / "e.csv"))
+    assert result.code == 2
+    assert "no such directory" in result.err
 
 
 def test_missing_file_is_a_clear_usage_error(gateway: FakeGateway, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from rich.console import Console
 from services.cli.follow import Snapshot, snapshot_from_job, snapshot_from_progress
 from services.cli.jobrun import exit_code_for
 from services.cli.progress import PlainProgress, progress_view
-from services.cli.render import format_duration, print_summary, truncate
+from services.cli.render import format_duration, print_dry_run, print_summary, truncate
 
 
 def job(**changes: Any) -> dict[str, Any]:
@@ -114,3 +114,44 @@ def test_plain_progress_prints_a_line_per_status_or_ten_percent_step() -> None:
     assert lines[-1].startswith("completed")
     assert "rejected 2" in lines[-1]
     assert "\x1b" not in buffer.getvalue()  # no terminal control codes in a pipe
+
+
+def dry_run_job(changes: int) -> dict[str, Any]:
+    return job(
+        options={"mode": "upsert", "dry_run": True},
+        statistics={
+            "rows_read": 40,
+            "rows_imported": 30,
+            "rows_inserted": 5,
+            "rows_updated": changes,
+            "rows_unchanged": 4,
+            "rows_skipped": 0,
+            "rows_rejected": 6,
+        },
+        changes=[
+            {"row": i + 2, "key": f"u{i}", "fields": ["email", "phone"] if i else ["[b]x"]}
+            for i in range(changes)
+        ],
+    )
+
+
+def test_dry_run_shows_counts_and_first_ten_changes() -> None:
+    out = render(print_dry_run, dry_run_job(25))
+    assert out.startswith("dry run: nothing was written\n")
+    assert "would insert 5, update 25, leave 4 unchanged, skip 0, reject 6" in out
+    assert "First 10 of 25 rows that would change" in out
+    assert "u9" in out
+    assert "u10" not in out
+    assert "email, phone" in out
+    assert "[b]x" in out  # field names are printed verbatim, not as markup
+
+
+def test_dry_run_without_changes_has_no_table() -> None:
+    out = render(print_dry_run, dry_run_job(0))
+    assert "would insert 5, update 0" in out
+    assert "would change" not in out
+
+
+def test_dry_run_summary_says_would_import() -> None:
+    assert "would import" in render(print_summary, dry_run_job(3))
+    assert "would import" not in render(print_summary, job())
