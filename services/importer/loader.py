@@ -163,11 +163,24 @@ class ChunkLoader:
         await self._resolve_lookups(conn)
         await self._reject_missing_references(conn, result)
         await self._reject_foreign_clashes(conn, result)
+        keys = await self._resolved_keys(conn, rows)
         returned = await self._insert(conn, run_started, result)
-        missing = self._not_returned(rows, returned, result)
+        missing = self._not_returned(rows, keys, returned, result)
         repeated = await self._written_by_this_run(conn, missing, run_started)
-        self._count(rows, returned, repeated, result)
+        self._count(rows, keys, returned, repeated, result)
         return result
+
+    async def _resolved_keys(
+        self, conn: asyncpg.Connection, rows: Sequence[ValidRow]
+    ) -> dict[int, str]:
+        """Each row's key as it will be stored: a key column named by lookup (a student by
+        student number) was rewritten in the staging table, so ask it; else the file's."""
+        if any(fk.lookup and fk.column in self.model.key for fk in self.foreign):
+            found = await conn.fetch(
+                f"SELECT _row, {self._key_sql('s')} AS key FROM {self.stage} s"
+            )
+            return {r["_row"]: r["key"] for r in found}
+        return {r.line: self.key_of(r.values) for r in rows}
 
     def key_of(self, values: Sequence[object]) -> str:
         return "\x1f".join(str(values[i]) for i in self.key_indexes)
@@ -242,14 +255,18 @@ class ChunkLoader:
                 )
 
     def _not_returned(
-        self, rows: Sequence[ValidRow], returned: Sequence[asyncpg.Record], result: ChunkResult
+        self,
+        rows: Sequence[ValidRow],
+        keys: dict[int, str],
+        returned: Sequence[asyncpg.Record],
+        result: ChunkResult,
     ) -> list[str]:
         done = {r["key"] for r in returned}
         rejected = {r.row for r in result.rejected}
         return [
-            self.key_of(r.values)
+            keys[r.line]
             for r in rows
-            if r.line not in rejected and self.key_of(r.values) not in done
+            if r.line not in rejected and r.line in keys and keys[r.line] not in done
         ]
 
     async def _written_by_this_run(
@@ -355,16 +372,19 @@ class ChunkLoader:
     def _count(
         self,
         rows: Sequence[ValidRow],
+        keys: dict[int, str],
         returned: Sequence[asyncpg.Record],
         repeated: set[str],
         result: ChunkResult,
     ) -> None:
         done = {r["key"]: r["inserted"] for r in returned}
         rejected_lines = {r.row for r in result.rejected}
+        column = self.model.key[0] if len(self.model.key) == 1 else None
         for row in rows:
-            if row.line in rejected_lines:
+            if row.line in rejected_lines or row.line not in keys:
                 continue
-            key = self.key_of(row.values)
+            key = keys[row.line]
+            shown = key.replace("\x1f", ", ")
             if key in done:
                 if done[key]:
                     result.inserted += 1
@@ -374,9 +394,9 @@ class ChunkLoader:
                 result.rejected.append(
                     RejectedRow(
                         row=row.line,
-                        column=self.key,
-                        value=key,
-                        message=f"duplicate {self.key} {key!r}: an earlier row of this file "
+                        column=column,
+                        value=shown,
+                        message=f"duplicate {self.key} {shown!r}: an earlier row of this file "
                         "already has it",
                     )
                 )
@@ -388,8 +408,8 @@ class ChunkLoader:
                 result.rejected.append(
                     RejectedRow(
                         row=row.line,
-                        column=self.key,
-                        value=key,
-                        message=f"{self.key} {key.replace(chr(31), ', ')!r} already exists",
+                        column=column,
+                        value=shown,
+                        message=f"{self.key} {shown!r} already exists",
                     )
                 )

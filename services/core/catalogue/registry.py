@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from services.core.catalogue.fields import (
     Field,
@@ -15,6 +16,8 @@ from services.core.catalogue.fields import (
     parse_pattern,
     parse_phone,
 )
+from services.core.catalogue.normalise import fold_arabic_letters
+from services.core.catalogue.sqltypes import parse_integer, parse_numeric
 
 __all__ = ["MODELS", "ForeignKey", "Model", "UnknownModelError", "get_model", "register_models"]
 
@@ -132,7 +135,139 @@ USER = Model(
     ),
 )
 
-MODELS: dict[str, Model] = {USER.name: USER}
+_CODE = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+_CODE_SHOWN = "a code (letters, digits and . - _)"
+
+
+def _reference(text: str) -> str:
+    """A reference that may be a code or a name: names are stored with Arabic letters
+    folded to Persian (text cells are), so a name from Excel on Windows still matches."""
+    return fold_arabic_letters(text)
+
+
+FACULTY = Model(
+    name="faculties.Faculty",
+    schema="public",
+    table="faculties_faculty",
+    natural_key="code",
+    touched_column="updated_at",
+    description="A faculty (دانشکده) of the university, by its code.",
+    fields=(
+        Field(
+            "code",
+            "varchar(20)",
+            parse_pattern(_CODE, _CODE_SHOWN),
+            required=True,
+            max_length=20,
+            unique=True,
+            kind="identifier",
+        ),
+        Field("name_fa", "varchar(200)", required=True, max_length=200, unique=True),
+        Field("name_en", "varchar(200)", max_length=200, unique=True),
+    ),
+)
+
+COURSE = Model(
+    name="courses.Course",
+    schema="public",
+    table="courses_course",
+    natural_key="code",
+    touched_column="updated_at",
+    description="A course offered by a faculty; a file may name the faculty by code or name.",
+    fields=(
+        Field(
+            "code",
+            "varchar(20)",
+            parse_pattern(_CODE, _CODE_SHOWN),
+            required=True,
+            max_length=20,
+            unique=True,
+            kind="identifier",
+        ),
+        Field("title_fa", "varchar(200)", max_length=200),
+        Field("title_en", "varchar(200)", max_length=200),
+        Field(
+            "credits",
+            "smallint",
+            parse_integer("smallint"),
+            required=True,
+            kind="number",
+            low=0,
+            high=10,
+        ),
+        # The stored column is varchar(20) (a faculty code), but the cell may carry a
+        # faculty's name (up to 200 characters) until the loader resolves it: the staging
+        # table and the length check follow this field, so they must hold a name. A value
+        # that resolves to no code is rejected before the insert, so nothing longer than a
+        # stored code ever reaches the table.
+        Field("faculty", "varchar(200)", _reference, max_length=200, kind="identifier"),
+    ),
+    foreign_keys=(
+        ForeignKey(
+            column="faculty",
+            schema="public",
+            table="faculties_faculty",
+            target="code",
+            lookup=("name_fa", "name_en"),
+        ),
+    ),
+)
+
+ENROLLMENT = Model(
+    name="enrollments.Enrollment",
+    schema="public",
+    table="enrollments_enrollment",
+    natural_key="student",
+    key_columns=("student", "course", "term"),
+    touched_column="updated_at",
+    description="A student's enrollment in a course in one term, with the grade if given.",
+    fields=(
+        Field(
+            "student",
+            "varchar(150)",
+            parse_pattern(r"[\w.@+-]+", "a username or student number"),
+            required=True,
+            max_length=150,
+            kind="identifier",
+        ),
+        Field(
+            "course",
+            "varchar(20)",
+            parse_pattern(_CODE, _CODE_SHOWN),
+            required=True,
+            max_length=20,
+            kind="identifier",
+        ),
+        Field(
+            "term",
+            "varchar(10)",
+            parse_pattern(r"[0-9]{4}-[123]", "a term (year-1, -2 or -3, like 1402-1)"),
+            required=True,
+            max_length=10,
+            kind="identifier",
+        ),
+        Field(
+            "grade",
+            "numeric(4,2)",
+            parse_numeric(4, 2),
+            kind="number",
+            low=Decimal(0),
+            high=Decimal(20),
+        ),
+    ),
+    foreign_keys=(
+        ForeignKey(
+            column="student",
+            schema="public",
+            table="users_user",
+            target="username",
+            lookup=("student_number",),
+        ),
+        ForeignKey(column="course", schema="public", table="courses_course", target="code"),
+    ),
+)
+
+MODELS: dict[str, Model] = {m.name: m for m in (USER, FACULTY, COURSE, ENROLLMENT)}
 
 
 def register_models(models: dict[str, Model]) -> None:
