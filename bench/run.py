@@ -139,7 +139,7 @@ def _checkpoint(state: State) -> None:
 
 
 def _truncate(state: State) -> None:
-    state.psql.run(f"TRUNCATE {TABLE} RESTART IDENTITY;")
+    state.psql.run(f"TRUNCATE {TABLE} RESTART IDENTITY CASCADE;")
     _checkpoint(state)
 
 
@@ -156,7 +156,7 @@ def _copy_in(state: State, name: str) -> float:
 
 def _reset_full(state: State) -> None:
     """The table holding exactly the original file, freshly loaded and analysed (untimed)."""
-    state.psql.run(f"TRUNCATE {TABLE} RESTART IDENTITY;")
+    state.psql.run(f"TRUNCATE {TABLE} RESTART IDENTITY CASCADE;")
     _copy_in(state, state.files.csv)
     state.psql.run(f"VACUUM ANALYZE {TABLE};")
     _checkpoint(state)
