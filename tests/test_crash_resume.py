@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import msgspec
 import nats
+import nats.aio.client
 import pytest
 
 from contracts.base import Reply
@@ -41,6 +42,26 @@ def write_file(path: Path) -> int:
     return bad
 
 
+async def _start(nc: nats.aio.client.Client, subjects: Subjects, job_id: str) -> None:
+    """Create the import of big.csv and queue its run, as another system would."""
+    create = CreateJob(
+        correlation_id="c",
+        actor="registrar",
+        job_id=job_id,
+        title="big",
+        job_type="import",
+        model_name="users.User",
+        format="csv",
+        file_path="big.csv",
+    )
+    run = RequestRun(correlation_id="c", actor="registrar", job_id=job_id)
+    for verb, cmd in (("create", create), ("request_run", run)):
+        msg = await nc.request(
+            subjects.request("importer", verb), msgspec.json.encode(cmd), timeout=10
+        )
+        assert msgspec.json.decode(msg.data, type=Reply).ok
+
+
 async def _job(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record:
     row: asyncpg.Record = await conn.fetchrow("SELECT * FROM dm.jobs WHERE id = $1", job_id)
     return row
@@ -58,26 +79,7 @@ async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
         first_log = tmp_path / "first.log"
         with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
             wait_for_log(first_log, "importer ready", p)
-            for verb, cmd in (
-                (
-                    "create",
-                    CreateJob(
-                        correlation_id="c",
-                        actor="registrar",
-                        job_id=job_id,
-                        title="big",
-                        job_type="import",
-                        model_name="users.User",
-                        format="csv",
-                        file_path="big.csv",
-                    ),
-                ),
-                ("request_run", RequestRun(correlation_id="c", actor="registrar", job_id=job_id)),
-            ):
-                msg = await nc.request(
-                    subjects.request("importer", verb), msgspec.json.encode(cmd), timeout=10
-                )
-                assert msgspec.json.decode(msg.data, type=Reply).ok
+            await _start(nc, subjects, job_id)
             for _ in range(300):
                 job = await _job(db, job_id)
                 if job["last_row"] >= 10_000:
@@ -146,26 +148,7 @@ async def test_stopped_worker_hands_its_job_back_at_once(
         first_log = tmp_path / "first.log"
         with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
             wait_for_log(first_log, "importer ready", p)
-            for verb, cmd in (
-                (
-                    "create",
-                    CreateJob(
-                        correlation_id="c",
-                        actor="registrar",
-                        job_id=job_id,
-                        title="big",
-                        job_type="import",
-                        model_name="users.User",
-                        format="csv",
-                        file_path="big.csv",
-                    ),
-                ),
-                ("request_run", RequestRun(correlation_id="c", actor="registrar", job_id=job_id)),
-            ):
-                msg = await nc.request(
-                    subjects.request("importer", verb), msgspec.json.encode(cmd), timeout=10
-                )
-                assert msgspec.json.decode(msg.data, type=Reply).ok
+            await _start(nc, subjects, job_id)
             for _ in range(300):
                 job = await _job(db, job_id)
                 if job["last_row"] >= 5_000:

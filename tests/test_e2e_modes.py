@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    async with system(servers, tmp_path_factory.mktemp("modes")) as s:
+    # a small upload limit, so the 413 is tested without a big file
+    async with system(servers, tmp_path_factory.mktemp("modes"), max_file_size=400_000) as s:
         yield s
 
 
@@ -159,3 +160,17 @@ async def test_error_report_has_row_reason_and_original_line(
         stack.api(f"jobs/{final['id']}/rejections/download/"), headers=stack.headers("bob")
     )
     assert bob.status_code == 404
+
+
+def test_uploads_over_the_limit_answer_413(stack: Stack, client: httpx.Client) -> None:
+    big = b"x" * 500_000
+    r = client.put(stack.api("uploads/big.csv"), content=big, headers=stack.headers("alice"))
+    assert r.status_code == 413
+    assert "larger than 400000 bytes" in r.text
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while streaming
+        for _ in range(10):
+            yield big[:50_001]
+
+    r = client.put(stack.api("uploads/big.csv"), content=chunks(), headers=stack.headers("alice"))
+    assert r.status_code == 413

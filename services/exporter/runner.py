@@ -11,7 +11,7 @@ import contextlib
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from contracts.jobs import (
 )
 from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
+from services.core.catalogue.calendar import format_jalali
 from services.core.eventlog import event_fields
 from services.core.jobs.lease import RunInterrupted, is_transient, job_lease
 from services.core.jobs.state import JobState, stream_of
@@ -51,6 +52,14 @@ __all__ = ["ExportRunner"]
 log = get_logger(__name__)
 
 PROGRESS_EVERY_SECONDS = 0.5
+
+
+def _jalali_dates(row: Any) -> tuple[Any, ...]:
+    """Dates written in the Solar Hijri calendar (``1402/07/15``) for users who read them so;
+    date-times keep their exact instant."""
+    return tuple(
+        format_jalali(v) if isinstance(v, date) and not isinstance(v, datetime) else v for v in row
+    )
 
 
 class _Cancelled(Exception):
@@ -159,7 +168,7 @@ class ExportRunner:
         fd, tmp = tempfile.mkstemp(prefix="dm-export-", suffix=f".{job.format}")
         os.close(fd)
         try:
-            if job.format == "csv":
+            if job.format == "csv" and opts.calendar != "jalali":
                 written = await self._write_csv(query, Path(tmp))
             else:
                 written = await self._write(job, cmd, query, Path(tmp))
@@ -192,6 +201,7 @@ class ExportRunner:
 
     async def _write(self, job: JobState, cmd: ExecuteJob, query: ExportQuery, path: Path) -> int:
         writer = open_writer(job.format, path, query.columns)
+        to_jalali = job.options.calendar == "jalali"
         written = 0
         last = 0.0
         try:
@@ -202,7 +212,7 @@ class ExportRunner:
                 async with raw.transaction(isolation="repeatable_read", readonly=True):
                     cursor = raw.cursor(query.sql, *query.args, prefetch=self.chunk_size)
                     async for row in cursor:
-                        writer.write(tuple(row))
+                        writer.write(_jalali_dates(row) if to_jalali else tuple(row))
                         written += 1
                         if (
                             written % self.chunk_size == 0

@@ -81,20 +81,30 @@ class ChunkLoader:
         """What ``load`` would do, without writing the target: new rows, changed rows with
         their changed fields, unchanged, skipped and rejected (dry run)."""
         result = ChunkResult()
-        rows = self._drop_duplicates(rows, result)
+        rows = await self._stage_rows(conn, rows, result)
         if not rows:
             return result
+        for r in await conn.fetch(self._preview_sql):
+            self._count_preview(r, result)
+        return result
+
+    async def _stage_rows(
+        self, conn: asyncpg.Connection, rows: Sequence[ValidRow], result: ChunkResult
+    ) -> list[ValidRow]:
+        """COPY the chunk into the staging table and take out, as rejected rows, what the
+        table would refuse: duplicates in the chunk, missing references, clashing keys."""
+        kept = self._drop_duplicates(rows, result)
+        if not kept:
+            return kept
         # empty already after a commit; inside one long all-or-nothing transaction it is not
         await conn.execute(f"TRUNCATE {self.stage}")
         await conn.copy_records_to_table(
-            self.stage, records=[(r.line, *r.values) for r in rows], columns=["_row", *self.columns]
+            self.stage, records=[(r.line, *r.values) for r in kept], columns=["_row", *self.columns]
         )
         await self._resolve_lookups(conn)
         await self._reject_missing_references(conn, result)
         await self._reject_foreign_clashes(conn, result)
-        for r in await conn.fetch(self._preview_sql):
-            self._count_preview(r, result)
-        return result
+        return kept
 
     def _count_preview(self, r: asyncpg.Record, result: ChunkResult) -> None:
         key = str(r["key"]).replace("\x1f", ", ")
@@ -152,17 +162,9 @@ class ChunkLoader:
         key repeated in the file is a rejected duplicate, not an update of itself.
         """
         result = ChunkResult()
-        rows = self._drop_duplicates(rows, result)
+        rows = await self._stage_rows(conn, rows, result)
         if not rows:
             return result
-        # empty already after a commit; inside one long all-or-nothing transaction it is not
-        await conn.execute(f"TRUNCATE {self.stage}")
-        await conn.copy_records_to_table(
-            self.stage, records=[(r.line, *r.values) for r in rows], columns=["_row", *self.columns]
-        )
-        await self._resolve_lookups(conn)
-        await self._reject_missing_references(conn, result)
-        await self._reject_foreign_clashes(conn, result)
         keys = await self._resolved_keys(conn, rows)
         returned = await self._insert(conn, run_started, result)
         missing = self._not_returned(rows, keys, returned, result)

@@ -318,39 +318,58 @@ class JobRunner:
     async def _commit_chunk(
         self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
     ) -> None:
+        """Load the chunk and checkpoint it in one transaction."""
+
+        async def write(raw: asyncpg.Connection) -> ChunkResult:
+            return await loader.load(raw, batch.valid, await self._run_started(conn, ctx))
+
+        await self._chunk(ctx, conn, batch, write)
+        self._check_threshold(ctx)
+
+    async def _preview_chunk(
+        self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
+    ) -> None:
+        """Dry run: validate against the table and count what would change; the table is
+        never written (the staging rows vanish at commit)."""
+
+        async def preview(raw: asyncpg.Connection) -> ChunkResult:
+            return await loader.preview(raw, batch.valid)
+
+        await self._chunk(ctx, conn, batch, preview)
+
+    async def _chunk(
+        self,
+        ctx: RunContext,
+        conn: AsyncConnection,
+        batch: _Batch,
+        work: Callable[[asyncpg.Connection], Coroutine[Any, Any, ChunkResult]],
+    ) -> None:
+        """One chunk in one transaction: stop if the run was superseded, record a requested
+        cancel, else do ``work`` and checkpoint what it did."""
         self.shutdown.check()  # a stopping worker hands the rest back before this chunk
         async with conn.begin():
             job = await load(conn, ctx.job.id, lock=True)
             if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
                 raise _Stop
             ctx.job = job
-            if job.cancel_requested:
-                await self._record(
-                    conn,
-                    ctx,
-                    [
-                        JobCancelled(
-                            **self._env(job, ctx.cmd, 0),
-                            job_id=job.id,
-                            run_id=ctx.cmd.run_id,
-                            statistics=ctx.stats,
-                        )
-                    ],
+            cancelled = job.cancel_requested
+            if cancelled:
+                cancel = JobCancelled(
+                    **self._env(job, ctx.cmd, 0),
+                    job_id=job.id,
+                    run_id=ctx.cmd.run_id,
+                    statistics=ctx.stats,
                 )
-                cancelled = True
+                await self._record(conn, ctx, [cancel])
             else:
-                result = await loader.load(
-                    await self._driver(conn), batch.valid, await self._run_started(conn, ctx)
-                )
+                result = await work(await self._driver(conn))
                 await self._checkpoint(conn, ctx, result, batch)
-                cancelled = False
         self.relay.poke()
-        self._check_threshold(ctx)
         if cancelled:
             await self._publish_progress(ctx, "cancelled")
             raise _Stop
         ctx.bytes_read = max(ctx.bytes_read, batch.bytes_read)
-        await self._maybe_progress(ctx, force=False)
+        await self._maybe_progress(ctx)
 
     def _check_threshold(self, ctx: RunContext, *, final: bool = False) -> None:
         """Fail once more than the allowed share of rows is bad (checked after each chunk
@@ -366,42 +385,6 @@ class JobRunner:
                 f"{share:.1f}% of the {read:,} rows read were rejected, more than the "
                 f"{limit:g}% allowed; rows committed before stay",
             )
-
-    async def _preview_chunk(
-        self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
-    ) -> None:
-        """Dry run: validate against the table and count what would change; the table is
-        never written (the staging rows vanish at commit)."""
-        self.shutdown.check()
-        async with conn.begin():
-            job = await load(conn, ctx.job.id, lock=True)
-            if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
-                raise _Stop
-            ctx.job = job
-            if job.cancel_requested:
-                await self._record(
-                    conn,
-                    ctx,
-                    [
-                        JobCancelled(
-                            **self._env(job, ctx.cmd, 0),
-                            job_id=job.id,
-                            run_id=ctx.cmd.run_id,
-                            statistics=ctx.stats,
-                        )
-                    ],
-                )
-                cancelled = True
-            else:
-                result = await loader.preview(await self._driver(conn), batch.valid)
-                await self._checkpoint(conn, ctx, result, batch)
-                cancelled = False
-        self.relay.poke()
-        if cancelled:
-            await self._publish_progress(ctx, "cancelled")
-            raise _Stop
-        ctx.bytes_read = max(ctx.bytes_read, batch.bytes_read)
-        await self._maybe_progress(ctx)
 
     async def _all_or_nothing(
         self,
