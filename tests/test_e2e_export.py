@@ -228,11 +228,18 @@ async def test_dm_export_writes_the_file_locally(stack: Stack, tmp_path: Path) -
 
 
 async def test_exports_can_write_jalali_dates(stack: Stack, client: httpx.Client) -> None:
-    items = json.loads(_export(client, stack, "json", fields=["username", "birth_date"],
-                               calendar="jalali"))
+    items = json.loads(
+        _export(client, stack, "json", fields=["username", "birth_date"], calendar="jalali")
+    )
     by_name = {i["username"]: i["birth_date"] for i in items}
     assert by_name["p0000001"] == "1379/11/15"  # 2001-02-03 in the Solar Hijri calendar
-    rows = list(csv.DictReader(io.StringIO(_export(
-        client, stack, "csv", fields=["username", "birth_date"], calendar="jalali"
-    ).decode("utf-8-sig"))))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                _export(
+                    client, stack, "csv", fields=["username", "birth_date"], calendar="jalali"
+                ).decode("utf-8-sig")
+            )
+        )
+    )
     assert {r["username"]: r["birth_date"] for r in rows}["p0000001"] == "1379/11/15"

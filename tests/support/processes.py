@@ -26,14 +26,17 @@ def free_port() -> int:
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
+    # every setting the test chose travels to the service as its DM_* variable
+    defaults = Settings()
+    for name in Settings.__struct_fields__:
+        value = getattr(settings, name)
+        if value != getattr(defaults, name):
+            text = ",".join(value) if isinstance(value, tuple) else str(value)
+            env[f"DM_{name.upper()}"] = text
     env.update(
         {
-            "DM_NATS_URL": settings.nats_url,
-            "DM_DATABASE_URL": settings.database_url,
-            "DM_BUS_PREFIX": settings.bus_prefix,
             "DM_IMPORTS_ROOT": str(settings.imports_path),
             "DM_DATA_DIR": str(settings.data_path),
-            "DM_IMPORT_CHUNK_SIZE": str(settings.import_chunk_size),
             "DM_LOG_FORMAT": "json",
         }
     )
