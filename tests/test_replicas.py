@@ -47,7 +47,7 @@ async def test_two_jobs_run_at_once_on_two_replicas(
             await db.close()
             await nc.close()
     assert first["status"] == second["status"] == "completed"
-    workers = {}
+    workers: dict[str, list[str]] = {}
     for row in starts:
         data = row["data"] if isinstance(row["data"], dict) else msgspec.json.decode(row["data"])
         workers.setdefault(row["stream"], []).append(data["worker"])
