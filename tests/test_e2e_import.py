@@ -430,3 +430,25 @@ async def test_a_huge_cell_rejects_its_row_and_messages_name_the_users_file(
     final, _ = run_job(client, stack, "alice", empty)
     assert final["status"] == "failed"
     assert final["error_message"].startswith("empty.csv is empty")
+
+
+async def test_another_records_unique_value_is_a_rejected_row_naming_its_owner(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    owner = person(5_000_001)
+    first = write_people(tmp_path / "owner.csv", start=5_000_001, count=1)
+    assert run_job(client, stack, "alice", first)[0]["status"] == "completed"
+    thief = {**person(5_000_002), "national_id": owner["national_id"]}
+    twin = {**person(5_000_003), "email": owner["email"]}
+    path = tmp_path / "clash.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows([thief, twin, person(5_000_004)])
+    final, _ = run_job(client, stack, "alice", path)
+    assert final["status"] == "completed"
+    assert final["statistics"]["rows_imported"] == 1
+    by_row = {e["row"]: e for e in final["errors"]}
+    assert by_row[2]["column"] == "national_id"
+    assert f"already belongs to username '{owner['username']}'" in by_row[2]["message"]
+    assert by_row[3]["column"] == "email"
