@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from charset_normalizer import from_bytes
 
@@ -45,9 +45,10 @@ class CellError:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One data record: where it starts (line, sheet row or array index) and its cells."""
+class Record(NamedTuple):
+    """One data record: where it starts (line, sheet row or array index) and its cells.
+
+    A named tuple: one is made per row, and a frozen dataclass costs several times more."""
 
     line: int
     cells: list[str]

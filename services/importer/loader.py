@@ -8,9 +8,10 @@ All SQL names come from the catalogue, never from the user.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -68,6 +69,13 @@ class ChunkLoader:
         self.unique = [c for c in model.unique_fields if c in self.columns]
         self.foreign = [fk for fk in model.foreign_keys if fk.column in self.columns]
         self._insert_sql = self._build_insert()
+        # insert and skip on a table that stamps its rows: count instead of returning keys
+        touched = model.touched_column
+        self._counted_insert_sql = (
+            self._insert_sql.rsplit(" RETURNING ", 1)[0]
+            if mode != "upsert" and touched and touched not in self.columns
+            else ""
+        )
         self._insert_one_sql = self._build_insert(one_row=True)
 
     async def prepare(self, conn: asyncpg.Connection) -> None:
@@ -174,7 +182,9 @@ class ChunkLoader:
         if not rows:
             return result
         keys = await self._resolved_keys(conn, rows)
-        returned = await self._insert(conn, run_started, result)
+        rejected = {r.row for r in result.rejected}
+        expected = {line: key for line, key in keys.items() if line not in rejected}
+        returned = await self._insert(conn, run_started, result, expected)
         if self.mode != "upsert" and len(returned) < len(rows):
             # the insert skipped rows on any unique key; name those that clash with another
             # stored record (rows it did insert now match their own record, so they do not)
@@ -203,19 +213,43 @@ class ChunkLoader:
         parts = [f"{alias}.{quote_ident(c)}::text" for c in self.model.key]
         return parts[0] if len(parts) == 1 else f"concat_ws(E'\\x1f', {', '.join(parts)})"
 
+    async def _insert_counted(
+        self, conn: asyncpg.Connection, expected: dict[int, str]
+    ) -> list[Mapping[str, Any]]:
+        """Insert without sending every key back: when the count says all rows went in, the
+        keys are known already; only a short count asks which rows this transaction wrote
+        (their touched column holds the transaction's ``now()``)."""
+        status = await conn.execute(self._counted_insert_sql)
+        if int(status.rsplit(" ", 1)[-1]) == len(expected):
+            return [{"key": key, "inserted": True} for key in expected.values()]
+        touched = quote_ident(self.model.touched_column or "")
+        on = " AND ".join(f"t.{quote_ident(c)} = s.{quote_ident(c)}" for c in self.model.key)
+        return list(
+            await conn.fetch(
+                f"SELECT {self._key_sql('t')} AS key, true AS inserted FROM {self.target} t "
+                f"JOIN {self.stage} s ON {on} WHERE t.{touched} = now()"
+            )
+        )
+
     async def _insert(
-        self, conn: asyncpg.Connection, run_started: datetime, result: ChunkResult
-    ) -> list[asyncpg.Record]:
+        self,
+        conn: asyncpg.Connection,
+        run_started: datetime,
+        result: ChunkResult,
+        expected: dict[int, str],
+    ) -> list[Mapping[str, Any]]:
         """One set-based insert; if the database refuses it (a CHECK, a column limit, a
         race with another writer), find the guilty rows one by one instead of failing the
         whole chunk."""
         args = (run_started,) if "$1" in self._insert_sql else ()
         try:
             async with conn.transaction():
+                if self._counted_insert_sql:
+                    return await self._insert_counted(conn, expected)
                 return list(await conn.fetch(self._insert_sql, *args))
         except asyncpg.PostgresError:
             pass
-        returned: list[asyncpg.Record] = []
+        returned: list[Mapping[str, Any]] = []
         for (line,) in await conn.fetch(f"SELECT _row FROM {self.stage} ORDER BY _row"):
             try:
                 async with conn.transaction():
@@ -272,7 +306,7 @@ class ChunkLoader:
         self,
         rows: Sequence[ValidRow],
         keys: dict[int, str],
-        returned: Sequence[asyncpg.Record],
+        returned: Sequence[Mapping[str, Any]],
         result: ChunkResult,
     ) -> list[str]:
         done = {r["key"] for r in returned}
@@ -387,7 +421,7 @@ class ChunkLoader:
         self,
         rows: Sequence[ValidRow],
         keys: dict[int, str],
-        returned: Sequence[asyncpg.Record],
+        returned: Sequence[Mapping[str, Any]],
         repeated: set[str],
         result: ChunkResult,
     ) -> None:

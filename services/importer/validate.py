@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
+from typing import NamedTuple
 
 from contracts.jobs import JobOptions, RejectedRow
 from services.core.catalogue import Field, FieldError, Model
@@ -20,8 +20,9 @@ __all__ = ["RowValidator", "ValidRow"]
 MAX_VALUE_SHOWN = 200
 
 
-@dataclass(frozen=True, slots=True)
-class ValidRow:
+class ValidRow(NamedTuple):
+    """A row that passed validation: its line and its typed values in column order."""
+
     line: int
     values: tuple[object, ...]
 
