@@ -7,7 +7,9 @@ each scheduled run leaves its own dated file and any gateway replica can serve i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import os
 import tempfile
 import time
@@ -44,6 +46,7 @@ from services.core.logs import get_logger
 from services.core.outbox import OutboxRelay
 from services.core.storage import UPLOAD_SCHEME
 from services.exporter.errors import ExportFailure
+from services.exporter.piping import ChunkPipe
 from services.exporter.query import ExportQuery, build_query
 from services.exporter.writers import open_writer
 
@@ -165,15 +168,15 @@ class ExportRunner:
             raise ExportFailure("unknown_model", str(e)) from e
         opts = job.options
         query = build_query(model, opts.fields, opts.filters, opts.order_by)
+        name = self._object_name(job, cmd)
+        store = await self.js.object_store(self.subjects.object_store)
+        if job.format == "csv" and opts.calendar != "jalali":
+            written = await self._stream_csv(query, store, name)
+            return UPLOAD_SCHEME + name, JobStatistics(rows_read=written, rows_imported=written)
         fd, tmp = tempfile.mkstemp(prefix="dm-export-", suffix=f".{job.format}")
         os.close(fd)
         try:
-            if job.format == "csv" and opts.calendar != "jalali":
-                written = await self._write_csv(query, Path(tmp))
-            else:
-                written = await self._write(job, cmd, query, Path(tmp))
-            name = self._object_name(job, cmd)
-            store = await self.js.object_store(self.subjects.object_store)
+            written = await self._write(job, cmd, query, Path(tmp))
             with open(tmp, "rb") as source:
                 await store.put(name, source)
         finally:
@@ -181,18 +184,39 @@ class ExportRunner:
                 os.unlink(tmp)
         return UPLOAD_SCHEME + name, JobStatistics(rows_read=written, rows_imported=written)
 
-    async def _write_csv(self, query: ExportQuery, path: Path) -> int:
-        """CSV straight from PostgreSQL's COPY: the same cells the Python writer makes
-        (formulas neutralised in SQL, UTF-8 with a BOM), at the database's own speed."""
-        with open(path, "wb") as out:
-            out.write("\ufeff".encode())
-            async with self.engine.connect() as conn:
-                raw = (await conn.get_raw_connection()).driver_connection
-                assert raw is not None
-                status = await raw.copy_from_query(
-                    query.csv_sql, *query.args, output=out, format="csv", header=True
-                )
-        return int(str(status).rsplit(" ", 1)[-1])
+    async def _stream_csv(self, query: ExportQuery, store: Any, name: str) -> int:
+        """CSV straight from PostgreSQL's COPY (formulas neutralised in SQL, UTF-8 with a
+        BOM) into the object store while it is produced: no temporary file, no second pass."""
+        pipe = ChunkPipe()
+
+        async def produce() -> int:
+            try:
+                await pipe.feed("\ufeff".encode())
+                async with self.engine.connect() as conn:
+                    raw = (await conn.get_raw_connection()).driver_connection
+                    assert raw is not None
+                    status = await raw.copy_from_query(
+                        query.csv_sql,
+                        *query.args,
+                        output=pipe.feed,
+                        format="csv",
+                        header=True,
+                    )
+                return int(str(status).rsplit(" ", 1)[-1])
+            finally:
+                await pipe.finish()
+
+        producing = asyncio.create_task(produce())
+        try:
+            await store.put(name, io.BufferedReader(pipe, buffer_size=1 << 20))
+            return await producing
+        except BaseException:
+            producing.cancel()
+            with contextlib.suppress(BaseException):
+                await producing
+            with contextlib.suppress(Exception):
+                await store.delete(name)  # never leave half a file behind
+            raise
 
     def _object_name(self, job: JobState, cmd: ExecuteJob) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
