@@ -452,3 +452,24 @@ async def test_another_records_unique_value_is_a_rejected_row_naming_its_owner(
     assert by_row[2]["column"] == "national_id"
     assert f"already belongs to username '{owner['username']}'" in by_row[2]["message"]
     assert by_row[3]["column"] == "email"
+
+
+async def test_a_nul_byte_rejects_its_row_and_the_counts_match_the_table(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    rows = [person(i) for i in range(5_100_001, 5_100_004)]
+    rows[1]["last_name"] = "Sm\x00ith"
+    path = tmp_path / "nul.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    final, _ = run_job(client, stack, "alice", path)
+    assert final["status"] == "completed", final["error_message"]
+    assert final["statistics"]["rows_imported"] == 2
+    assert final["statistics"]["rows_rejected"] == 1
+    assert "NUL" in final["errors"][0]["message"]
+    stored = await table_rows(stack)
+    assert {r["username"] for r in rows} - set(stored) == {rows[1]["username"]}
+    r = client.get(stack.api(f"jobs/{final['id']}/rejections/"), headers=stack.headers("alice"))
+    assert r.json()["count"] == 1

@@ -95,6 +95,22 @@ class _Totals:
     first_rejected: list[RejectedRow] = field(default_factory=list)
 
 
+def _storable_row(row: RejectedRow) -> RejectedRow:
+    if "\x00" not in f"{row.value}{row.message}":
+        return row
+    return RejectedRow(
+        row=row.row,
+        column=row.column,
+        value=_storable(row.value),
+        message=_storable(row.message) or "",
+    )
+
+
+def _storable(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: show it as ``\\x00`` in the report instead."""
+    return text.replace("\x00", "\\x00") if text and "\x00" in text else text
+
+
 def _original(cells: list[str] | None) -> str | None:
     """The record as a CSV line, for the error report."""
     if cells is None:
@@ -347,6 +363,26 @@ class JobRunner:
         """One chunk in one transaction: stop if the run was superseded, record a requested
         cancel, else do ``work`` and checkpoint what it did."""
         self.shutdown.check()  # a stopping worker hands the rest back before this chunk
+        before = ctx.stats, ctx.job
+        try:
+            cancelled = await self._chunk_transaction(ctx, conn, batch, work)
+        except BaseException:
+            ctx.stats, ctx.job = before  # the chunk rolled back: so do its counters
+            raise
+        self.relay.poke()
+        if cancelled:
+            await self._publish_progress(ctx, "cancelled")
+            raise _Stop
+        ctx.bytes_read = max(ctx.bytes_read, batch.bytes_read)
+        await self._maybe_progress(ctx)
+
+    async def _chunk_transaction(
+        self,
+        ctx: RunContext,
+        conn: AsyncConnection,
+        batch: _Batch,
+        work: Callable[[asyncpg.Connection], Coroutine[Any, Any, ChunkResult]],
+    ) -> bool:
         async with conn.begin():
             job = await load(conn, ctx.job.id, lock=True)
             if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
@@ -364,12 +400,7 @@ class JobRunner:
             else:
                 result = await work(await self._driver(conn))
                 await self._checkpoint(conn, ctx, result, batch)
-        self.relay.poke()
-        if cancelled:
-            await self._publish_progress(ctx, "cancelled")
-            raise _Stop
-        ctx.bytes_read = max(ctx.bytes_read, batch.bytes_read)
-        await self._maybe_progress(ctx)
+        return cancelled
 
     def _check_threshold(self, ctx: RunContext, *, final: bool = False) -> None:
         """Fail once more than the allowed share of rows is bad (checked after each chunk
@@ -506,10 +537,10 @@ class JobRunner:
                     ctx.job.id,
                     ctx.cmd.run_id,
                     r.row,
-                    r.column,
-                    r.value,
-                    r.message,
-                    _original(batch.cells.get(r.row)),
+                    _storable(r.column),
+                    _storable(r.value),
+                    _storable(r.message) or "",
+                    _storable(_original(batch.cells.get(r.row))),
                 )
                 for r in rejected
             ],
@@ -532,7 +563,7 @@ class JobRunner:
                     run_id=ctx.cmd.run_id,
                     last_row=batch.last_record,
                     statistics=ctx.stats,
-                    rejected=rejected[:room],
+                    rejected=[_storable_row(r) for r in rejected[:room]],
                     percent=round(100.0 * batch.bytes_read / (ctx.bytes_total or 1), 2),
                     changes=result.changes[: max(MAX_ERRORS_SHOWN - len(ctx.job.changes), 0)],
                 )
