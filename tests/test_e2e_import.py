@@ -473,3 +473,18 @@ async def test_a_nul_byte_rejects_its_row_and_the_counts_match_the_table(
     assert {r["username"] for r in rows} - set(stored) == {rows[1]["username"]}
     r = client.get(stack.api(f"jobs/{final['id']}/rejections/"), headers=stack.headers("alice"))
     assert r.json()["count"] == 1
+
+
+async def test_nul_characters_in_definitions_are_a_clear_400(
+    stack: Stack, client: httpx.Client
+) -> None:
+    h = stack.headers("alice")
+    base = {"title": "t", "job_type": "import", "model_name": "users.User", "format": "csv",
+            "file_path": "x.csv"}
+    for body in ({**base, "title": "t\x00x"}, {**base, "file_path": "a\x00b.csv"},
+                 {**base, "options": {"field_mapping": {"a\x00": "username"}}}):
+        r = client.post(stack.api("jobs/"), json=body, headers=h)
+        assert r.status_code == 400, r.text
+        assert "NUL" in r.text
+    r = client.put(stack.api("uploads/a%00b.csv"), content=b"x", headers=h)
+    assert r.status_code == 400

@@ -42,6 +42,8 @@ class FileNotAllowedError(StorageError):
 
 def safe_filename(name: str) -> str:
     base = PurePosixPath(name.replace("\\", "/")).name
+    if any(ord(c) < 32 for c in base):
+        raise FileNotAllowedError(f"{name!r} has control characters in its name")
     if not base or base in {".", ".."}:
         raise FileNotAllowedError(f"{name!r} is not a file name")
     return base

@@ -15,6 +15,7 @@ from litestar import status_codes
 from litestar.exceptions import (
     ClientException,
     HTTPException,
+    InternalServerException,
     NotFoundException,
     ServiceUnavailableException,
 )
@@ -37,6 +38,7 @@ _BY_CODE: dict[str, type[HTTPException]] = {
     "conflict": ConflictError,
     "invalid": ClientException,
     "unavailable": ServiceUnavailableException,
+    "internal_error": InternalServerException,
 }
 
 

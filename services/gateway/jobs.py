@@ -157,6 +157,20 @@ async def _check_upload(
         raise ClientException(detail=f"there is no uploaded file {file_path!r}")
 
 
+def _refuse_nul(value: object, where: str = "body") -> None:
+    """PostgreSQL text cannot hold NUL; say so at once instead of failing further on."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ClientException(detail=f"{where} contains a NUL character, which is not allowed")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, f"{where}.{key}")
+            _refuse_nul(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{where}[{index}]")
+
+
 def _correlation(request: Request[Any, Any, Any]) -> str:
     return request.headers.get("x-correlation-id") or str(uuid.uuid4())
 
@@ -201,6 +215,7 @@ class JobController(Controller):
     ) -> dict[str, Any]:
         """Define a job; ``file_path`` is an upload (``upload:...``) or in the imports root."""
         settings: Settings = request.app.state.settings
+        _refuse_nul(msgspec.to_builtins(data))
         _check_definition(settings, data.model_name, data.format, data.file_path)
         _check_fields(data.model_name, data.options)
         await _check_upload(request, principal, data.file_path)
@@ -238,6 +253,7 @@ class JobController(Controller):
         data: JobUpdateBody,
     ) -> dict[str, Any]:
         job = await load_visible_job(request.app.state.engine, job_id, principal)
+        _refuse_nul(msgspec.to_builtins(data))
         _check_definition(request.app.state.settings, data.model_name, data.format, data.file_path)
         await _check_upload(request, principal, data.file_path)
         command = UpdateJob(

@@ -26,8 +26,11 @@ from services.core.jobs.decide import (
 )
 from services.core.jobs.state import JobState
 from services.core.jobs.store import load, record, state_to_row
+from services.core.logs import get_logger
 
 __all__ = ["JobCommands", "job_view"]
+
+log = get_logger(__name__)
 
 
 def job_view(state: JobState) -> dict[str, Any]:
@@ -57,6 +60,9 @@ class JobCommands:
             return Reply(ok=False, error=ErrorInfo(code=e.code, message=e.message))
         except ConcurrencyError as e:
             return Reply(ok=False, error=ErrorInfo(code="conflict", message=str(e), retryable=True))
+        except Exception as e:  # answer, never leave the caller waiting for a timeout
+            log.exception("job command failed", job_id=job_id)
+            return Reply(ok=False, error=ErrorInfo(code="internal_error", message=str(e)))
         self.on_commit()
         return Reply(ok=True, data=job_view(state) if state and not state.deleted else None)
 
@@ -87,6 +93,9 @@ class JobCommands:
                 )
         except DecisionError as e:
             return Reply(ok=False, error=ErrorInfo(code=e.code, message=e.message))
+        except Exception as e:  # answer, never leave the caller waiting for a timeout
+            log.exception("job command failed", job_id=job_id)
+            return Reply(ok=False, error=ErrorInfo(code="internal_error", message=str(e)))
         self.on_commit()
         assert state is not None
         return Reply(ok=True, data=job_view(state))
