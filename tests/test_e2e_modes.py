@@ -174,3 +174,21 @@ def test_uploads_over_the_limit_answer_413(stack: Stack, client: httpx.Client) -
 
     r = client.put(stack.api("uploads/big.csv"), content=chunks(), headers=stack.headers("alice"))
     assert r.status_code == 413
+
+
+async def test_dry_run_and_all_or_nothing_see_duplicates_across_chunks(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    rows = [person(i) for i in range(10_000_001, 10_002_101)]  # chunks of 1000, 1000, 100
+    rows[2048] = {**rows[2048], "username": rows[0]["username"]}  # line 2050 repeats line 2
+    path = _file(tmp_path / "dupes.csv", rows)
+    dry = _run(client, stack, path, dry_run=True)
+    assert dry["statistics"]["rows_rejected"] == 1
+    assert [(e["row"], e["column"]) for e in dry["errors"]] == [(2050, "username")]
+    assert "earlier row of this file" in dry["errors"][0]["message"]
+    atomic = _run(client, stack, path, all_or_nothing=True)
+    assert atomic["status"] == "failed", (atomic["statistics"], atomic["errors"][:3])
+    assert atomic["statistics"]["rows_rejected"] == 1
+    assert atomic["statistics"]["rows_imported"] == 0
+    assert [e["row"] for e in atomic["errors"]] == [2050]
+    assert await _usernames(stack, "p1000") == {}

@@ -53,7 +53,9 @@ class ChunkLoader:
     def __init__(self, model: Model, fields: Sequence[Field], mode: str) -> None:
         self.model = model
         # temp tables live as long as the pooled connection: each loader gets its own
-        self.stage = f"_dm_stage_{uuid.uuid4().hex[:12]}"
+        tag = uuid.uuid4().hex[:12]
+        self.stage = f"_dm_stage_{tag}"
+        self.seen = f"_dm_seen_{tag}"
         self.fields = list(fields)
         self.mode = mode
         self.columns = [f.name for f in self.fields]
@@ -67,6 +69,7 @@ class ChunkLoader:
         self.key = ", ".join(model.key)
         self.key_indexes = [self.columns.index(c) for c in model.key]
         self.unique = [c for c in model.unique_fields if c in self.columns]
+        self._remembered = list(dict.fromkeys([*model.key, *self.unique]))
         self.foreign = [fk for fk in model.foreign_keys if fk.column in self.columns]
         self._insert_sql = self._build_insert()
         # insert and skip on a table that stamps its rows: count instead of returning keys
@@ -84,6 +87,12 @@ class ChunkLoader:
             f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} (_row bigint, {cols}) "
             "ON COMMIT DELETE ROWS"
         )
+        # a dry run writes nothing, so the keys of earlier chunks are remembered here to
+        # find a key repeated further down the file (kept across the chunks' commits)
+        seen = ", ".join(
+            f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields if f.name in self._remembered
+        )
+        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.seen} ({seen})")
 
     async def preview(self, conn: asyncpg.Connection, rows: Sequence[ValidRow]) -> ChunkResult:
         """What ``load`` would do, without writing the target: new rows, changed rows with
@@ -92,9 +101,33 @@ class ChunkLoader:
         rows = await self._stage_rows(conn, rows, result)
         if not rows:
             return result
+        await self._reject_seen(conn, result)
         for r in await conn.fetch(self._preview_sql):
             self._count_preview(r, result)
         return result
+
+    async def _reject_seen(self, conn: asyncpg.Connection, result: ChunkResult) -> None:
+        """Rows repeating a key (or another unique value) of an earlier chunk of the file."""
+        groups = [self.model.key] + [(c,) for c in self.unique if (c,) != self.model.key]
+        for group in groups:
+            match = " AND ".join(f"k.{quote_ident(c)} = s.{quote_ident(c)}" for c in group)
+            shown = " || ', ' || ".join(f"s.{quote_ident(c)}::text" for c in group)
+            name = ", ".join(group)
+            for r in await conn.fetch(
+                f"DELETE FROM {self.stage} s USING {self.seen} k WHERE {match} "
+                f"RETURNING s._row, {shown} AS value"
+            ):
+                result.rejected.append(
+                    RejectedRow(
+                        row=r["_row"],
+                        column=group[0] if len(group) == 1 else None,
+                        value=r["value"],
+                        message=f"duplicate {name} {r['value']!r}: an earlier "
+                        "row of this file already has it",
+                    )
+                )
+        cols = ", ".join(quote_ident(c) for c in self._remembered)
+        await conn.execute(f"INSERT INTO {self.seen} ({cols}) SELECT {cols} FROM {self.stage}")
 
     async def _stage_rows(
         self,
@@ -166,9 +199,15 @@ class ChunkLoader:
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         await conn.execute(f"DROP TABLE IF EXISTS {self.stage}")
+        await conn.execute(f"DROP TABLE IF EXISTS {self.seen}")
 
     async def load(
-        self, conn: asyncpg.Connection, rows: Sequence[ValidRow], run_started: datetime
+        self,
+        conn: asyncpg.Connection,
+        rows: Sequence[ValidRow],
+        run_started: datetime,
+        *,
+        counted: bool = True,
     ) -> ChunkResult:
         """Load inside the caller's transaction.
 
@@ -184,7 +223,7 @@ class ChunkLoader:
         keys = await self._resolved_keys(conn, rows)
         rejected = {r.row for r in result.rejected}
         expected = {line: key for line, key in keys.items() if line not in rejected}
-        returned = await self._insert(conn, run_started, result, expected)
+        returned = await self._insert(conn, run_started, result, expected if counted else None)
         if self.mode != "upsert" and len(returned) < len(rows):
             # the insert skipped rows on any unique key; name those that clash with another
             # stored record (rows it did insert now match their own record, so they do not)
@@ -236,7 +275,7 @@ class ChunkLoader:
         conn: asyncpg.Connection,
         run_started: datetime,
         result: ChunkResult,
-        expected: dict[int, str],
+        expected: dict[int, str] | None,
     ) -> list[Mapping[str, Any]]:
         """One set-based insert; if the database refuses it (a CHECK, a column limit, a
         race with another writer), find the guilty rows one by one instead of failing the
@@ -244,7 +283,7 @@ class ChunkLoader:
         args = (run_started,) if "$1" in self._insert_sql else ()
         try:
             async with conn.transaction():
-                if self._counted_insert_sql:
+                if self._counted_insert_sql and expected is not None:
                     return await self._insert_counted(conn, expected)
                 return list(await conn.fetch(self._insert_sql, *args))
         except asyncpg.PostgresError:

@@ -21,8 +21,9 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from msgspec.structs import replace
 from nats.js import JetStreamContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.base import ErrorInfo
@@ -439,6 +440,15 @@ class JobRunner:
         finally:
             first.close()
         if ctx.stats.rows_rejected:
+            # the counts of a check that wrote nothing: nothing imported
+            ctx.stats = replace(
+                ctx.stats,
+                rows_imported=0,
+                rows_inserted=0,
+                rows_updated=0,
+                rows_unchanged=0,
+                rows_skipped=0,
+            )
             async with conn.begin():
                 await self._record(
                     conn,
@@ -462,28 +472,39 @@ class JobRunner:
         ctx.stats, ctx.record_no = JobStatistics(), 0
         second = open_source(ctx.job.format, path, model, ctx.job.options)
         try:
-            second.header()
-            async with conn.begin():
-                await self._stream(
-                    ctx, second, validator, partial(self._atomic_chunk, ctx, loader, conn)
-                )
-                await self._record(
-                    conn,
-                    ctx,
-                    [
-                        JobCheckpointed(
-                            **self._env(ctx.job, ctx.cmd, 0),
-                            job_id=ctx.job.id,
-                            run_id=ctx.cmd.run_id,
-                            last_row=ctx.record_no,
-                            statistics=ctx.stats,
-                            percent=100.0,
-                        )
-                    ],
-                )
+            await self._load_atomically(ctx, second, validator, loader, conn)
+        except JobFailure:
+            # the transaction rolled back: nothing of this pass was written
+            ctx.stats = replace(ctx.stats, rows_imported=0, rows_inserted=0, rows_updated=0)
+            raise
         finally:
             second.close()
         self.relay.poke()
+
+    async def _load_atomically(
+        self,
+        ctx: RunContext,
+        source: Source,
+        validator: RowValidator,
+        loader: ChunkLoader,
+        conn: AsyncConnection,
+    ) -> None:
+        """Pass 2 of all-or-nothing: every chunk in one transaction with the final
+        checkpoint, so it all lands or none of it does."""
+        source.header()
+        async with conn.begin():
+            await self._stream(
+                ctx, source, validator, partial(self._atomic_chunk, ctx, loader, conn)
+            )
+            done = JobCheckpointed(
+                **self._env(ctx.job, ctx.cmd, 0),
+                job_id=ctx.job.id,
+                run_id=ctx.cmd.run_id,
+                last_row=ctx.record_no,
+                statistics=ctx.stats,
+                percent=100.0,
+            )
+            await self._record(conn, ctx, [done])
 
     async def _check_chunk(
         self,
@@ -495,6 +516,9 @@ class JobRunner:
     ) -> None:
         self.shutdown.check()
         async with conn.begin():
+            # SQLAlchemy begins lazily: make the transaction real before raw statements, or
+            # each would commit alone and the staging table would empty itself at once
+            await conn.execute(text("SELECT 1"))
             result = await loader.preview(await self._driver(conn), batch.valid)
             rejected = sorted(batch.rejected + result.rejected, key=lambda r: r.row)
             await self._save_rejections(conn, ctx, rejected, batch)
@@ -508,8 +532,12 @@ class JobRunner:
     ) -> None:
         self.shutdown.check()
         async with conn.begin_nested():
+            # one long transaction: rows are told apart by the keys the insert returns
             result = await loader.load(
-                await self._driver(conn), batch.valid, await self._run_started(conn, ctx)
+                await self._driver(conn),
+                batch.valid,
+                await self._run_started(conn, ctx),
+                counted=False,
             )
         refused = batch.rejected + result.rejected
         if refused:
