@@ -186,6 +186,25 @@ async def test_xlsx_export_keeps_ids_as_text(
         assert all(b"<f>" not in book.read(n) and b"<f " not in book.read(n) for n in sheets)
 
 
+async def test_a_filter_value_of_the_wrong_type_is_a_clear_400(
+    stack: Stack, client: httpx.Client
+) -> None:
+    for field, value in (("birth_date", "notadate"), ("is_active", "maybe")):
+        r = client.post(
+            stack.api("jobs/"),
+            headers=stack.headers("alice"),
+            json={
+                "title": "x",
+                "job_type": "export",
+                "model_name": "users.User",
+                "format": "csv",
+                "options": {"filters": [{"field": field, "op": "gt", "value": value}]},
+            },
+        )
+        assert r.status_code == 400, r.text
+        assert f"filter on {field}" in r.text
+
+
 async def test_unknown_export_field_is_a_clear_400(stack: Stack, client: httpx.Client) -> None:
     r = client.post(
         stack.api("jobs/"),
@@ -243,3 +262,26 @@ async def test_exports_can_write_jalali_dates(stack: Stack, client: httpx.Client
         )
     )
     assert {r["username"]: r["birth_date"] for r in rows}["p0000001"] == "1379/11/15"
+
+
+async def test_an_xlsx_export_imports_back_unchanged(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "roundtrip.xlsx"
+    path.write_bytes(_export(client, stack, "xlsx"))
+    final = _run(
+        client,
+        stack,
+        "alice",
+        {
+            "title": "back",
+            "job_type": "import",
+            "model_name": "users.User",
+            "format": "xlsx",
+            "file_path": upload(client, stack, "alice", path),
+            "options": {"mode": "upsert", "dry_run": True},
+        },
+    )
+    assert final["status"] == "completed", final["error_message"]
+    stats = final["statistics"]
+    assert stats["rows_unchanged"] == COUNT, (stats, final["changes"][:3], final["errors"][:3])

@@ -479,10 +479,18 @@ async def test_nul_characters_in_definitions_are_a_clear_400(
     stack: Stack, client: httpx.Client
 ) -> None:
     h = stack.headers("alice")
-    base = {"title": "t", "job_type": "import", "model_name": "users.User", "format": "csv",
-            "file_path": "x.csv"}
-    for body in ({**base, "title": "t\x00x"}, {**base, "file_path": "a\x00b.csv"},
-                 {**base, "options": {"field_mapping": {"a\x00": "username"}}}):
+    base = {
+        "title": "t",
+        "job_type": "import",
+        "model_name": "users.User",
+        "format": "csv",
+        "file_path": "x.csv",
+    }
+    for body in (
+        {**base, "title": "t\x00x"},
+        {**base, "file_path": "a\x00b.csv"},
+        {**base, "options": {"field_mapping": {"a\x00": "username"}}},
+    ):
         r = client.post(stack.api("jobs/"), json=body, headers=h)
         assert r.status_code == 400, r.text
         assert "NUL" in r.text

@@ -224,7 +224,7 @@ class ExportRunner:
         return f"exports/{job.id}/{base}-{stamp}-{cmd.run_id[:8]}.{job.format}"
 
     async def _write(self, job: JobState, cmd: ExecuteJob, query: ExportQuery, path: Path) -> int:
-        writer = open_writer(job.format, path, query.columns)
+        writer = open_writer(job.format, path, query.columns, job.options.time_zone)
         to_jalali = job.options.calendar == "jalali"
         written = 0
         last = 0.0

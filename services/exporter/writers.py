@@ -15,6 +15,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import msgspec
 from openpyxl import Workbook
@@ -107,8 +108,9 @@ def _ooxml_text(text: str) -> str:
 class XlsxWriter:
     """openpyxl's write-only mode streams rows to disk instead of keeping cells."""
 
-    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+    def __init__(self, path: Path, columns: Sequence[str], zone: str = "Asia/Tehran") -> None:
         self._path = path
+        self._zone = ZoneInfo(zone)
         self._book = Workbook(write_only=True)
         self._sheet = self._book.create_sheet("export")
         self._sheet.append(list(columns))
@@ -121,7 +123,9 @@ class XlsxWriter:
             cell.data_type = "s"  # text stays text: IDs keep their leading zeros
             return cell
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.replace(tzinfo=None)  # Excel has no time zones; values are UTC
+            # Excel has no time zones: write the wall time of the job's zone, the zone an
+            # import reads such a time in, so a round trip keeps the instant
+            return value.astimezone(self._zone).replace(tzinfo=None)
         if isinstance(value, Decimal):
             return float(value)
         return value
@@ -141,5 +145,7 @@ _WRITERS: dict[str, type[CsvWriter | JsonLinesWriter | JsonWriter | XlsxWriter]]
 }
 
 
-def open_writer(fmt: str, path: Path, columns: Sequence[str]) -> RowWriter:
+def open_writer(fmt: str, path: Path, columns: Sequence[str], zone: str = "UTC") -> RowWriter:
+    if fmt == "xlsx":
+        return XlsxWriter(path, columns, zone)
     return _WRITERS[fmt](path, columns)

@@ -22,6 +22,7 @@ def main() -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         log_config=None,  # keep the structured handler set up above
+        timeout_graceful_shutdown=3,  # open event streams must not hold a shutdown up
     )
 
 

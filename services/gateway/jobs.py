@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import uuid
 from typing import Any
 
@@ -24,7 +25,8 @@ from contracts.jobs import (
     UpdateJob,
 )
 from services.core.auth import Principal
-from services.core.catalogue import UnknownModelError, get_model
+from services.core.catalogue import FieldError, Model, UnknownModelError, get_model
+from services.core.catalogue.calendar import parse_date, parse_datetime
 from services.core.settings import Settings
 from services.core.storage import (
     UPLOAD_SCHEME,
@@ -36,7 +38,13 @@ from services.core.storage import (
 from services.core.tables import job_rejections, jobs
 from services.gateway.auth import require_principal
 from services.gateway.bus import ServiceClient, owner_of
-from services.gateway.schemas import JobCreateBody, JobOptionsBody, JobUpdateBody, ScheduleBody
+from services.gateway.schemas import (
+    FilterBody,
+    JobCreateBody,
+    JobOptionsBody,
+    JobUpdateBody,
+    ScheduleBody,
+)
 
 __all__ = ["JobController", "job_json", "load_visible_job"]
 
@@ -104,6 +112,25 @@ def _schedule(body: ScheduleBody | None) -> Schedule | None:
     return None if body is None else Schedule(cron=body.cron, timezone=body.timezone, at=body.at)
 
 
+def _check_filter_value(model: Model, condition: FilterBody) -> None:
+    """A filter's value must read as its field's type, so the export cannot fail later."""
+    if condition.op in ("isnull", "contains", "startswith") or condition.value is None:
+        return
+    field = model.field(condition.field)
+    values = condition.value if isinstance(condition.value, list) else [condition.value]
+    for value in values:
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        try:
+            if field.kind == "date":
+                parse_date(text, calendar="auto")
+            elif field.kind == "datetime":
+                parse_datetime(text, calendar="auto")
+            elif field.kind == "number" or field.sql_type == "boolean":
+                field.parse(text)
+        except FieldError as e:
+            raise ClientException(detail=f"filter on {condition.field}: {e}") from e
+
+
 def _check_fields(model_name: str, options: JobOptionsBody | None) -> None:
     """Every field an option names must be a field of the model (a clear 400 otherwise)."""
     if options is None:
@@ -121,6 +148,13 @@ def _check_fields(model_name: str, options: JobOptionsBody | None) -> None:
                 detail=f"unknown field {name!r} of {model.name} "
                 f"(fields: {', '.join(model.field_names)})"
             )
+    for condition in options.filters:
+        _check_filter_value(model, condition)
+    if options.encoding:
+        try:
+            codecs.lookup(options.encoding)
+        except LookupError as e:
+            raise ClientException(detail=f"unknown encoding {options.encoding!r}") from e
 
 
 def _check_definition(

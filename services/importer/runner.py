@@ -414,7 +414,7 @@ class JobRunner:
         if share > limit:
             raise JobFailure(
                 "too_many_errors",
-                f"{share:.1f}% of the {read:,} rows read were rejected, more than the "
+                f"{share:.2f}% of the {read:,} rows read were rejected, more than the "
                 f"{limit:g}% allowed; rows committed before stay",
             )
 
