@@ -231,7 +231,25 @@ async def test_unreadable_file_fails_the_job_and_writes_nothing(
     assert "missing required column(s): national_id" in final["error_message"]
     assert len(await table_rows(stack)) == before
 
-    job = create_job(client, stack, "alice", "not-there.csv")
+    # a run-once import of a file that is not there is refused at once
+    r = client.post(
+        stack.api("jobs/"),
+        headers=stack.headers("alice"),
+        json={
+            "title": "t",
+            "job_type": "import",
+            "model_name": "users.User",
+            "format": "csv",
+            "file_path": "not-there.csv",
+        },
+    )
+    assert r.status_code == 400
+    assert "does not exist" in r.text
+    # one that disappears before it runs fails with the same clear reason
+    dropped = stack.settings.imports_path / "gone.csv"
+    dropped.write_text("username\n")
+    job = create_job(client, stack, "alice", "gone.csv")
+    dropped.unlink()
     client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=stack.headers("alice"))
     final, _ = follow(client, stack, "alice", job["id"])
     assert final["status"] == "failed"

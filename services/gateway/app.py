@@ -51,6 +51,7 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        settings.imports_path.mkdir(parents=True, exist_ok=True)  # the drop folder exists
         engine = make_engine(database_url)
         await migrate(engine)
         await load_operator_models(engine, settings)

@@ -177,6 +177,18 @@ def _check_definition(
             raise ClientException(detail=str(e)) from e
 
 
+def _require_local_file(settings: Settings, file_path: str) -> None:
+    """A run-once import must name a file that is there; a scheduled one may name a drop
+    folder file that another system delivers later."""
+    if file_path.startswith(UPLOAD_SCHEME):
+        return
+    if not local_path(settings.imports_path, file_path).is_file():
+        raise ClientException(
+            detail=f"file_path {file_path!r} does not exist in the imports "
+            "root (upload the file, or give the job a schedule)"
+        )
+
+
 async def _check_upload(
     request: Request[Any, Any, Any], principal: Principal, file_path: str | None
 ) -> None:
@@ -255,6 +267,8 @@ class JobController(Controller):
         await _check_upload(request, principal, data.file_path)
         if data.job_type == "import" and not data.file_path:
             raise ClientException(detail="an import job needs a file_path (upload the file first)")
+        if data.job_type == "import" and data.schedule is None:
+            _require_local_file(settings, data.file_path)
         command = CreateJob(
             correlation_id=_correlation(request),
             actor=principal.username,

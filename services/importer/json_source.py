@@ -189,12 +189,17 @@ class JsonSource(_ObjectStream):
         first = head[start:].lstrip(_WHITESPACE)[:1]
         if not first:
             raise JobFailure("empty_file", f"{self.path.name} is empty: no JSON array")
-        if first != b"[":
-            what = "an object" if first == b"{" else "not an array"
+        if first == b"{":
             raise JobFailure(
                 "invalid_json",
-                f"{self.path.name}: the top-level JSON value is {what}; expected an array of "
-                "objects (one per record), or JSON Lines",
+                f"{self.path.name}: the top-level JSON value is an object; expected an array "
+                "of objects (one per record), or JSON Lines",
+            )
+        if first != b"[":
+            raise JobFailure(
+                "invalid_json",
+                f"{self.path.name} does not start like JSON (first character {first!r}); is "
+                "it really a JSON file? (check the job's format: csv, json, jsonl or xlsx)",
             )
         self._raw.seek(start)
         self._reader = _CountingReader(self._raw)

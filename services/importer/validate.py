@@ -83,10 +83,13 @@ class RowValidator:
             raise JobFailure("bad_mapping", f"field mapping names unknown field {unknown!r}")
         missing = [name for name in model.required if name not in seen]
         if missing:
+            hint = ""
+            if len(self.header) == 1 and any(d in self.header[0] for d in ",;\t|"):
+                hint = "; the header reads as one column: is the delimiter right?"
             raise JobFailure(
                 "missing_column",
                 f"missing required column(s): {', '.join(missing)} "
-                f"(header has: {', '.join(self.header)})",
+                f"(header has: {', '.join(self.header)}){hint}",
             )
         for field in model.fields:
             if field.name in seen:

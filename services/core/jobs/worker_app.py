@@ -106,6 +106,7 @@ def build_job_worker_app(
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
+        settings.imports_path.mkdir(parents=True, exist_ok=True)  # the drop folder exists
         await broker.connect()
         js = broker.config.connection_state.stream
         await ensure_streams(js, subjects)
