@@ -109,8 +109,12 @@ def print_summary(console: Console, job: Job) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(justify="right")
-    imported = "would import" if is_dry_run(job) else "imported"
-    counters = [("rows read", "rows_read"), (imported, "rows_imported")]
+    if job.get("job_type") == "export":
+        imported = "exported"
+    else:
+        imported = "would import" if is_dry_run(job) else "imported"
+    read = "rows written" if job.get("job_type") == "export" else "rows read"
+    counters = [(read, "rows_read"), (imported, "rows_imported")]
     if int(stats.get("rows_updated") or 0):
         counters += [("  inserted", "rows_inserted"), ("  updated", "rows_updated")]
     counters += [
