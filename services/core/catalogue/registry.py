@@ -145,6 +145,19 @@ def _reference(text: str) -> str:
     return fold_arabic_letters(text)
 
 
+def _code_field() -> Field:
+    """The short code that keys faculties and courses (``ENG``, ``CE101``)."""
+    return Field(
+        "code",
+        "varchar(20)",
+        parse_pattern(_CODE, _CODE_SHOWN),
+        required=True,
+        max_length=20,
+        unique=True,
+        kind="identifier",
+    )
+
+
 FACULTY = Model(
     name="faculties.Faculty",
     schema="public",
@@ -153,15 +166,7 @@ FACULTY = Model(
     touched_column="updated_at",
     description="A faculty (دانشکده) of the university, by its code.",
     fields=(
-        Field(
-            "code",
-            "varchar(20)",
-            parse_pattern(_CODE, _CODE_SHOWN),
-            required=True,
-            max_length=20,
-            unique=True,
-            kind="identifier",
-        ),
+        _code_field(),
         Field("name_fa", "varchar(200)", required=True, max_length=200, unique=True),
         Field("name_en", "varchar(200)", max_length=200, unique=True),
     ),
@@ -175,15 +180,7 @@ COURSE = Model(
     touched_column="updated_at",
     description="A course offered by a faculty; a file may name the faculty by code or name.",
     fields=(
-        Field(
-            "code",
-            "varchar(20)",
-            parse_pattern(_CODE, _CODE_SHOWN),
-            required=True,
-            max_length=20,
-            unique=True,
-            kind="identifier",
-        ),
+        _code_field(),
         Field("title_fa", "varchar(200)", max_length=200),
         Field("title_en", "varchar(200)", max_length=200),
         Field(
