@@ -23,24 +23,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.base import ErrorInfo
 from contracts.jobs import (
-    TERMINAL_STATUSES,
     ExecuteJob,
     JobCancelled,
     JobCheckpointed,
     JobCompleted,
-    JobEvent,
     JobFailed,
     JobProgress,
-    JobQueued,
-    JobStarted,
     JobStatistics,
 )
 from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
 from services.core.catalogue.calendar import format_jalali
-from services.core.eventlog import event_fields
 from services.core.jobs.lease import RunInterrupted, is_transient, job_lease
-from services.core.jobs.state import JobState, stream_of
+from services.core.jobs.runs import claim_run, run_envelope
+from services.core.jobs.state import JobState
 from services.core.jobs.store import load, record
 from services.core.logs import get_logger
 from services.core.outbox import OutboxRelay
@@ -132,34 +128,14 @@ class ExportRunner:
         )
 
     async def _claim(self, cmd: ExecuteJob) -> JobState | None:
-        async with self.engine.begin() as conn:
-            job = await load(conn, cmd.job_id, lock=True)
-            if job is None:
-                return None
-            events: list[JobEvent] = []
-            if job.run_id != cmd.run_id:
-                if job.status in {"queued", "running"}:
-                    return None
-                events.append(JobQueued(**self._env(job, cmd, 0), job_id=job.id, run_id=cmd.run_id))
-            elif job.status in TERMINAL_STATUSES:
-                return None
-            # an export has no useful checkpoint: a resumed run writes its file afresh
-            events.append(
-                JobStarted(
-                    **self._env(job, cmd, len(events)),
-                    job_id=job.id,
-                    run_id=cmd.run_id,
-                    worker=self.worker,
-                )
-            )
-            job = await record(conn, self.subjects, job, events)
-        self.relay.poke()
+        # an export has no useful checkpoint: a resumed run writes its file afresh
+        job = await claim_run(self.engine, self.subjects, cmd, self.worker, resumable=False)
+        if job is not None:
+            self.relay.poke()
         return job
 
     def _env(self, job: JobState, cmd: ExecuteJob, offset: int) -> dict[str, Any]:
-        return event_fields(
-            stream_of(job.id), job.version + 1 + offset, cmd.actor, cmd.correlation_id
-        )
+        return run_envelope(job, cmd, offset)
 
     async def _export(self, job: JobState, cmd: ExecuteJob) -> tuple[str, JobStatistics]:
         try:

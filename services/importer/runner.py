@@ -35,15 +35,13 @@ from contracts.jobs import (
     JobEvent,
     JobFailed,
     JobProgress,
-    JobQueued,
-    JobStarted,
     JobStatistics,
     RejectedRow,
 )
 from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
-from services.core.eventlog import event_fields
 from services.core.jobs.lease import RunInterrupted, Shutdown, is_transient, job_lease
+from services.core.jobs.runs import claim_run, run_envelope
 from services.core.jobs.state import MAX_ERRORS_SHOWN, JobState, stream_of
 from services.core.jobs.store import load, record
 from services.core.logs import get_logger
@@ -172,41 +170,13 @@ class JobRunner:
     # --- claiming --------------------------------------------------------------------
 
     async def _claim(self, cmd: ExecuteJob) -> JobState | None:
-        async with self.engine.begin() as conn:
-            job = await load(conn, cmd.job_id, lock=True)
-            if job is None:
-                log.info("execute for unknown job ignored", job_id=cmd.job_id)
-                return None
-            events: list[JobEvent] = []
-            if job.run_id != cmd.run_id:
-                if job.status in {"queued", "running"}:
-                    log.warning("job busy with another run; command dropped", job_id=job.id)
-                    return None
-                events.append(
-                    JobQueued(**self._env(job, cmd, len(events)), job_id=job.id, run_id=cmd.run_id)
-                )
-            elif job.status in TERMINAL:
-                return None  # a redelivered command for a run that already ended
-            resumed = job.last_row if job.run_id == cmd.run_id else 0
-            events.append(
-                JobStarted(
-                    **self._env(job, cmd, len(events)),
-                    job_id=job.id,
-                    run_id=cmd.run_id,
-                    worker=self.worker,
-                    resumed_from_row=resumed,
-                )
-            )
-            job = await record(conn, self.subjects, job, events)
-        self.relay.poke()
-        if resumed:
-            log.info("resuming after checkpoint", job_id=cmd.job_id, last_row=resumed)
+        job = await claim_run(self.engine, self.subjects, cmd, self.worker, resumable=True)
+        if job is not None:
+            self.relay.poke()
         return job
 
     def _env(self, job: JobState, cmd: ExecuteJob, offset: int) -> dict[str, Any]:
-        return event_fields(
-            stream_of(job.id), job.version + 1 + offset, cmd.actor, cmd.correlation_id
-        )
+        return run_envelope(job, cmd, offset)
 
     # --- the run ---------------------------------------------------------------------
 
