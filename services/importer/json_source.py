@@ -63,10 +63,13 @@ def _type_name(value: object) -> str:
     return "number"
 
 
-def cell_text(column: str, value: object) -> str | CellError:
-    """The cell text of one JSON value, or why it has none."""
+def cell_text(column: str, value: object, json_column: bool = False) -> str | CellError:
+    """The cell text of one JSON value, or why it has none. A nested value is kept whole,
+    as JSON text, for a column that holds JSON; anywhere else it is a clear rejection."""
     if value is None:
         return ""
+    if json_column and isinstance(value, dict | list):
+        return _ENCODER.encode(value).decode("utf-8")
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -83,7 +86,9 @@ def cell_text(column: str, value: object) -> str | CellError:
     )
 
 
-def object_record(line: int, item: object, header: Sequence[str]) -> Record:
+def object_record(
+    line: int, item: object, header: Sequence[str], json_columns: frozenset[str] = frozenset()
+) -> Record:
     """A record of ``item``'s values in header order; keys outside the header are ignored."""
     if not isinstance(item, dict):
         return Record(
@@ -94,7 +99,7 @@ def object_record(line: int, item: object, header: Sequence[str]) -> Record:
     cells: list[str] = []
     errors: list[CellError] = []
     for column in header:
-        text = cell_text(column, item.get(column))
+        text = cell_text(column, item.get(column), column in json_columns)
         if isinstance(text, CellError):
             errors.append(text)
             text = ""
@@ -113,6 +118,7 @@ class _ObjectStream:
 
     path: Path
     known_columns: Sequence[str]
+    json_columns: frozenset[str] = frozenset()
 
     def _items(self) -> Iterator[tuple[int, object]]:
         raise NotImplementedError
@@ -153,7 +159,7 @@ class _ObjectStream:
     def _record(self, position: int, item: object) -> Record:
         if isinstance(item, _LineProblem):
             return Record(position, [], (CellError(None, item.text, item.message),))
-        return object_record(position, item, self._header)
+        return object_record(position, item, self._header, self.json_columns)
 
 
 class _CountingReader:
@@ -172,7 +178,14 @@ class _CountingReader:
 class JsonSource(_ObjectStream):
     """Records of a top-level JSON array of objects; ``Record.line`` is the 1-based index."""
 
-    def __init__(self, path: Path, *, known_columns: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        known_columns: Sequence[str] = (),
+        json_columns: Sequence[str] = (),
+    ) -> None:
+        self.json_columns = frozenset(json_columns)
         self.path = path
         self.known_columns = tuple(known_columns)
         self.bytes_total = path.stat().st_size
@@ -246,7 +259,14 @@ def _no_constants(name: str) -> object:
 class JsonLinesSource(_ObjectStream):
     """Records of a JSON Lines file; ``Record.line`` is the physical line number."""
 
-    def __init__(self, path: Path, *, known_columns: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        known_columns: Sequence[str] = (),
+        json_columns: Sequence[str] = (),
+    ) -> None:
+        self.json_columns = frozenset(json_columns)
         self.path = path
         self.known_columns = tuple(known_columns)
         self.bytes_total = path.stat().st_size

@@ -34,10 +34,13 @@ def open_source(fmt: str, path: Path, model: Model, options: JobOptions) -> Sour
     if fmt == "csv":
         return CsvSource(path, encoding=options.encoding, delimiter=options.delimiter)
     known = [*model.field_names, *options.field_mapping]
+    # columns (by their name in the file) whose field holds JSON take nested values whole
+    holds_json = {f.name for f in model.fields if f.sql_type.lower() in ("json", "jsonb")}
+    json_columns = [*holds_json, *(k for k, v in options.field_mapping.items() if v in holds_json)]
     if fmt == "json":
-        return JsonSource(path, known_columns=known)
+        return JsonSource(path, known_columns=known, json_columns=json_columns)
     if fmt == "jsonl":
-        return JsonLinesSource(path, known_columns=known)
+        return JsonLinesSource(path, known_columns=known, json_columns=json_columns)
     if fmt == "xlsx":
         return XlsxSource(path, sheet=options.sheet)
     raise JobFailure("unsupported_format", f"format {fmt!r} cannot be imported")
