@@ -1,6 +1,6 @@
 """Fast, deterministic files of university students for the users.User model.
 
-The columns are those of ``/work/shared/data/gen_users.py`` (the model's field names), with
+The columns are those of the sample-data generator ``gen_users.py`` (the model's field names), with
 Persian and Latin names, staff without a student number, and valid Iranian national ids.
 Choices come from a multiplicative hash of the row number instead of a random generator, so
 a row depends on its number only: the same arguments always give the same bytes, and the
