@@ -19,7 +19,7 @@
 | DM_LOG_LEVEL             | INFO                    | logging level                             |
 | DM_LOG_FORMAT            | auto                    | ``json``, ``console`` or ``auto``         |
 | DM_WORKER_NAME           | host-pid                | name of this worker in logs and events    |
-| DM_ACK_WAIT_SECONDS      | 60                      | a dead worker's job moves on after this   |
+| DM_ACK_WAIT_SECONDS      | 30                      | a dead worker's job moves on after this   |
 | DM_SCHEDULER_INTERVAL_SECONDS | 15                 | how often scheduled jobs are checked      |
 | DM_MODEL_TABLES          |                         | ``schema.table,...`` enabled as models    |
 | DM_FIELD_RULES           |                         | TOML file of field rules for those tables |
@@ -59,7 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     log_format: str = "auto"
     worker_name: str = ""
-    ack_wait_seconds: int = 60
+    ack_wait_seconds: int = 30
     scheduler_interval_seconds: int = 15
     model_tables: tuple[str, ...] = ()
     field_rules: str = ""
