@@ -514,3 +514,16 @@ async def test_nul_characters_in_definitions_are_a_clear_400(
         assert "NUL" in r.text
     r = client.put(stack.api("uploads/a%00b.csv"), content=b"x", headers=h)
     assert r.status_code == 400
+
+
+async def test_a_nul_in_the_header_fails_the_job_clearly(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "nulheader.csv"
+    path.write_bytes(b"user\x00name,national_id,first_name,last_name,email,role\n")
+    final, _ = run_job(client, stack, "alice", path)
+    assert final["status"] == "failed"
+    assert "missing required column(s): username" in final["error_message"]
+    assert "gave up" not in final["error_message"]
+    r = client.get(stack.api("jobs/%00/"), headers=stack.headers("alice"))
+    assert r.status_code == 404

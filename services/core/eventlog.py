@@ -21,7 +21,14 @@ from contracts.base import Event
 from contracts.subjects import Subjects
 from services.core.tables import events, outbox
 
-__all__ = ["ConcurrencyError", "append", "enqueue", "event_fields", "read_stream"]
+__all__ = [
+    "ConcurrencyError",
+    "append",
+    "enqueue",
+    "event_fields",
+    "read_stream",
+    "storable_event",
+]
 
 E = TypeVar("E", bound=Event)
 
@@ -49,6 +56,25 @@ def _subject(subjects: Subjects, event: Event) -> str:
     return subjects.event(aggregate, aggregate_id, name)
 
 
+def _storable(value: Any) -> Any:
+    """PostgreSQL's jsonb cannot hold NUL; a NUL that reached an event (a header cell of a
+    user's file, say) is shown as ``\\x00`` instead of breaking the write."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def storable_event(event: E) -> E:
+    """``event`` itself, or a copy with NUL characters shown as ``\\x00``."""
+    data = msgspec.to_builtins(event)
+    clean = _storable(data)
+    return event if clean == data else msgspec.convert(clean, type(event))
+
+
 async def append(
     conn: AsyncConnection,
     subjects: Subjects,
@@ -68,7 +94,7 @@ async def append(
             "stream": e.stream,
             "version": e.version,
             "type": str(type(e).__struct_config__.tag),
-            "data": msgspec.to_builtins(e),
+            "data": _storable(msgspec.to_builtins(e)),
             "actor": e.actor,
             "correlation_id": e.correlation_id,
             "causation_id": causation_id,
@@ -86,7 +112,7 @@ async def append(
             {
                 "message_id": ev.event_id,
                 "subject": _subject(subjects, ev),
-                "payload": msgspec.json.encode(ev),
+                "payload": msgspec.json.encode(_storable(msgspec.to_builtins(ev))),
             }
             for ev in new_events
         ],

@@ -123,9 +123,12 @@ class XlsxWriter:
             cell.data_type = "s"  # text stays text: IDs keep their leading zeros
             return cell
         if isinstance(value, datetime) and value.tzinfo is not None:
-            # Excel has no time zones: write the wall time of the job's zone, the zone an
-            # import reads such a time in, so a round trip keeps the instant
-            return value.astimezone(self._zone).replace(tzinfo=None)
+            # Excel has no time zones, and a wall time can be ambiguous (a repeated hour), so
+            # an instant is written as ISO text with its offset in the job's zone: exact, and
+            # read back as the same instant
+            cell = WriteOnlyCell(self._sheet, value=value.astimezone(self._zone).isoformat())
+            cell.data_type = "s"
+            return cell
         if isinstance(value, Decimal):
             return float(value)
         return value

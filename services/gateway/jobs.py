@@ -93,6 +93,8 @@ async def load_visible_job(
     engine: AsyncEngine, job_id: str, principal: Principal
 ) -> dict[str, Any]:
     """The job's projection row; 404 for unknown jobs and for jobs of other users."""
+    if "\x00" in job_id:
+        raise NotFoundException(detail="job not found")
     async with engine.connect() as conn:
         row = (
             await conn.execute(select(jobs).where(jobs.c.id == job_id, _visible(principal)))

@@ -19,7 +19,7 @@ from contracts.jobs import (
     Schedule,
 )
 from contracts.subjects import Subjects
-from services.core.eventlog import append, read_stream
+from services.core.eventlog import append, read_stream, storable_event
 from services.core.jobs.state import JobState, evolve, stream_of
 from services.core.tables import job_rejections, jobs
 
@@ -65,6 +65,7 @@ async def record(
     """Append ``new_events`` and write the projection; returns the new state."""
     if not new_events:
         return state
+    new_events = [storable_event(e) for e in new_events]  # the projection is text too
     await append(conn, subjects, new_events, causation_id=causation_id)
     for event in new_events:
         state = evolve(state, event)
