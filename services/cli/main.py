@@ -114,6 +114,11 @@ def main(argv: Sequence[str] | None = None, *, ctx: Context | None = None) -> in
     except httpx.TransportError as e:
         reason = str(e) or type(e).__name__  # timeouts often carry no message
         ctx.error(f"dm: cannot reach the gateway at {ctx.settings.gateway_url}: {reason}")
+        if getattr(args, "func", None) is not None and args.command in ("import", "export"):
+            ctx.error(
+                "dm: a job already started keeps its place on the server and resumes "
+                "when the services are back; check it with: dm status"
+            )
         return EXIT_USAGE
     except FollowInterruptedError:
         return EXIT_INTERRUPTED
