@@ -286,6 +286,12 @@ async def test_docs_and_bus_description_are_served(stack: Stack, client: httpx.C
     r = client.get(f"{stack.base_url}/api/docs/")
     assert r.status_code == 200
     assert "html" in r.headers["content-type"]
+    # the page's scripts come from the gateway itself, not a CDN (works offline)
+    assert "/api/docs/assets/swagger-ui-bundle.js" in r.text
+    assert "swagger-ui-dist" not in r.text  # no script or style from a CDN
+    js = client.get(f"{stack.base_url}/api/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200
+    assert len(js.content) > 100_000
     schema = client.get(f"{stack.base_url}/api/docs/openapi.json").json()
     # Litestar matches paths with and without the trailing slash and lists them without
     assert "/api/data-management/jobs/{job_id}/execute" in schema["paths"]

@@ -6,10 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import swagger_ui_bundle  # type: ignore[import-untyped]
 from litestar import Litestar, get
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from contracts.subjects import Subjects
 from services.core.asyncapi import asyncapi_document
@@ -27,6 +29,8 @@ from services.gateway.reports import download_rejections
 from services.gateway.uploads import upload_file
 
 __all__ = ["build_app"]
+
+ASSETS = "/api/docs/assets"
 
 log = get_logger(__name__)
 
@@ -81,14 +85,26 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
         "`Authorization: Bearer <token>` (create one with `dm tokens create NAME`). "
         "The bus itself is described at /api/asyncapi.json.",
         path="/api/docs",
-        render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
+        # Swagger UI's assets are served from the package, so the docs work offline
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{ASSETS}/swagger-ui-standalone-preset.js",
+            )
+        ],
         components=Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
         ),
         security=[{"bearer": []}],
     )
+    assets = create_static_files_router(
+        path=ASSETS, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False
+    )
     return Litestar(
         route_handlers=[
+            assets,
             JobController,
             job_events,
             upload_file,
