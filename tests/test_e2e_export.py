@@ -177,6 +177,7 @@ async def test_xlsx_export_keeps_ids_as_text(
     assert by_name["p0000001"][header.index("student_number")] == "0000000001"
     # an instant is exact ISO text with its offset: no ambiguous local wall time
     joined = by_name["p0000001"][header.index("date_joined")]
+    assert isinstance(joined, str)
     assert datetime.fromisoformat(joined) == datetime.fromisoformat(person(1)["date_joined"])
     # a string cell, never a formula: the text is exact and nothing runs
     assert (
