@@ -5,24 +5,13 @@ from __future__ import annotations
 from faststream import FastStream
 from faststream.nats import NatsBroker
 
-from services.core.jobs.worker_app import RunnerParts, build_job_worker_app
+from services.core.jobs.worker_app import build_job_worker_app
 from services.core.settings import Settings
 from services.exporter.runner import ExportRunner
 
 __all__ = ["SERVICE", "build_app"]
 
 SERVICE = "exporter"
-
-
-def _runner(parts: RunnerParts) -> ExportRunner:
-    return ExportRunner(
-        engine=parts.engine,
-        js=parts.js,
-        subjects=parts.subjects,
-        relay=parts.relay,
-        chunk_size=parts.settings.export_chunk_size,
-        worker=parts.worker,
-    )
 
 
 def build_app(
@@ -34,5 +23,5 @@ def build_app(
         settings,
         nats_url=nats_url,
         database_url=database_url,
-        make_runner=_runner,
+        make_runner=ExportRunner,
     )

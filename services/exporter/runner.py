@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from nats.js import JetStreamContext
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.base import ErrorInfo
 from contracts.jobs import (
@@ -31,15 +29,14 @@ from contracts.jobs import (
     JobProgress,
     JobStatistics,
 )
-from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
 from services.core.catalogue.calendar import format_jalali
 from services.core.jobs.lease import RunInterrupted, is_transient, job_lease
 from services.core.jobs.runs import claim_run, run_envelope
 from services.core.jobs.state import JobState
 from services.core.jobs.store import load, record
+from services.core.jobs.worker_app import RunnerParts
 from services.core.logs import get_logger
-from services.core.outbox import OutboxRelay
 from services.core.storage import UPLOAD_SCHEME
 from services.exporter.errors import ExportFailure
 from services.exporter.piping import ChunkPipe
@@ -66,22 +63,13 @@ class _Cancelled(Exception):
 
 
 class ExportRunner:
-    def __init__(
-        self,
-        *,
-        engine: AsyncEngine,
-        js: JetStreamContext,
-        subjects: Subjects,
-        relay: OutboxRelay,
-        chunk_size: int,
-        worker: str,
-    ) -> None:
-        self.engine = engine
-        self.js = js
-        self.subjects = subjects
-        self.relay = relay
-        self.chunk_size = chunk_size
-        self.worker = worker
+    def __init__(self, parts: RunnerParts) -> None:
+        self.engine = parts.engine
+        self.js = parts.js
+        self.subjects = parts.subjects
+        self.relay = parts.relay
+        self.worker = parts.worker
+        self.chunk_size = parts.settings.export_chunk_size
 
     async def run(self, cmd: ExecuteJob) -> None:
         async with job_lease(self.engine, cmd.job_id):

@@ -22,9 +22,8 @@ from typing import Any
 import asyncpg
 import msgspec
 from msgspec.structs import replace
-from nats.js import JetStreamContext
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.base import ErrorInfo
 from contracts.jobs import (
@@ -38,14 +37,13 @@ from contracts.jobs import (
     JobStatistics,
     RejectedRow,
 )
-from contracts.subjects import Subjects
 from services.core.catalogue import UnknownModelError, get_model
-from services.core.jobs.lease import RunInterrupted, Shutdown, is_transient, job_lease
+from services.core.jobs.lease import RunInterrupted, is_transient, job_lease
 from services.core.jobs.runs import claim_run, run_envelope
 from services.core.jobs.state import MAX_ERRORS_SHOWN, JobState, stream_of
 from services.core.jobs.store import load, record
+from services.core.jobs.worker_app import RunnerParts
 from services.core.logs import get_logger
-from services.core.outbox import OutboxRelay
 from services.core.storage import StorageError, open_job_file
 from services.core.tables import events
 from services.importer.errors import JobFailure
@@ -139,26 +137,15 @@ class _Stop(Exception):
 
 
 class JobRunner:
-    def __init__(
-        self,
-        *,
-        engine: AsyncEngine,
-        js: JetStreamContext,
-        subjects: Subjects,
-        relay: OutboxRelay,
-        imports_root: Any,
-        chunk_size: int,
-        worker: str,
-        shutdown: Shutdown | None = None,
-    ) -> None:
-        self.shutdown = shutdown or Shutdown()
-        self.engine = engine
-        self.js = js
-        self.subjects = subjects
-        self.relay = relay
-        self.imports_root = imports_root
-        self.chunk_size = chunk_size
-        self.worker = worker
+    def __init__(self, parts: RunnerParts) -> None:
+        self.engine = parts.engine
+        self.js = parts.js
+        self.subjects = parts.subjects
+        self.relay = parts.relay
+        self.worker = parts.worker
+        self.shutdown = parts.shutdown
+        self.imports_root = parts.settings.imports_path
+        self.chunk_size = parts.settings.import_chunk_size
 
     async def run(self, cmd: ExecuteJob) -> None:
         """Raises ``RunBusy`` when another replica holds the job."""
