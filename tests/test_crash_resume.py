@@ -7,6 +7,7 @@ import asyncio
 import csv
 import signal
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -67,6 +68,18 @@ async def _job(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record:
     return row
 
 
+async def _wait(
+    conn: asyncpg.Connection, job_id: str, done: Callable[[asyncpg.Record], bool], seconds: float
+) -> asyncpg.Record:
+    """The job's row once ``done`` holds for it, or when ``seconds`` have passed."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        job = await _job(conn, job_id)
+        if done(job) or asyncio.get_running_loop().time() > deadline:
+            return job
+        await asyncio.sleep(0.05)
+
+
 async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
     settings: Settings, subjects: Subjects, imports_root: Path, tmp_path: Path
 ) -> None:
@@ -80,11 +93,7 @@ async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
         with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
             wait_for_log(first_log, "importer ready", p)
             await _start(nc, subjects, job_id)
-            for _ in range(300):
-                job = await _job(db, job_id)
-                if job["last_row"] >= 10_000:
-                    break
-                await asyncio.sleep(0.05)
+            job = await _wait(db, job_id, lambda j: j["last_row"] >= 10_000, 15)
             assert job["status"] == "running"
             assert job["last_row"] < ROWS, "finished before it could be killed"
             p.send_signal(signal.SIGKILL)
@@ -94,11 +103,7 @@ async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
         second_log = tmp_path / "second.log"
         with running("services.importer", dict(env, DM_WORKER_NAME="second"), second_log) as p:
             wait_for_log(second_log, "importer ready", p)
-            for _ in range(1200):
-                job = await _job(db, job_id)
-                if job["status"] in ("completed", "failed"):
-                    break
-                await asyncio.sleep(0.1)
+            job = await _wait(db, job_id, lambda j: j["status"] in ("completed", "failed"), 120)
         assert job["status"] == "completed", job["error_message"]
         stats = job["statistics"]
         stats = msgspec.json.decode(stats) if isinstance(stats, str) else stats
@@ -149,11 +154,7 @@ async def test_stopped_worker_hands_its_job_back_at_once(
         with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
             wait_for_log(first_log, "importer ready", p)
             await _start(nc, subjects, job_id)
-            for _ in range(300):
-                job = await _job(db, job_id)
-                if job["last_row"] >= 5_000:
-                    break
-                await asyncio.sleep(0.05)
+            job = await _wait(db, job_id, lambda j: j["last_row"] >= 5_000, 15)
             p.send_signal(signal.SIGTERM)
             assert p.wait(30) == 0
         stopped = await _job(db, job_id)
@@ -163,11 +164,8 @@ async def test_stopped_worker_hands_its_job_back_at_once(
         second_log = tmp_path / "second.log"
         with running("services.importer", dict(env, DM_WORKER_NAME="second"), second_log) as p:
             wait_for_log(second_log, "importer ready", p)
-            for _ in range(600):  # well under the 120 s ack wait
-                job = await _job(db, job_id)
-                if job["status"] in ("completed", "failed"):
-                    break
-                await asyncio.sleep(0.1)
+            # well under the 120 s ack wait
+            job = await _wait(db, job_id, lambda j: j["status"] in ("completed", "failed"), 60)
         assert job["status"] == "completed", job["error_message"]
         stats = job["statistics"]
         stats = msgspec.json.decode(stats) if isinstance(stats, str) else stats
