@@ -88,18 +88,20 @@ async def append(
     """
     if not new_events:
         return
+    # one plain-data form per event serves the log row and the published payload
+    data = [_storable(msgspec.to_builtins(e)) for e in new_events]
     rows = [
         {
             "event_id": e.event_id,
             "stream": e.stream,
             "version": e.version,
             "type": str(type(e).__struct_config__.tag),
-            "data": _storable(msgspec.to_builtins(e)),
+            "data": plain,
             "actor": e.actor,
             "correlation_id": e.correlation_id,
             "causation_id": causation_id,
         }
-        for e in new_events
+        for e, plain in zip(new_events, data, strict=True)
     ]
     try:
         async with conn.begin_nested():
@@ -112,9 +114,9 @@ async def append(
             {
                 "message_id": ev.event_id,
                 "subject": _subject(subjects, ev),
-                "payload": msgspec.json.encode(_storable(msgspec.to_builtins(ev))),
+                "payload": msgspec.json.encode(plain),
             }
-            for ev in new_events
+            for ev, plain in zip(new_events, data, strict=True)
         ],
     )
 
