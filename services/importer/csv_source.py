@@ -11,7 +11,8 @@ import codecs
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -23,6 +24,7 @@ __all__ = [
     "CellError",
     "CsvSource",
     "Record",
+    "RecordBatch",
     "detect_delimiter",
     "detect_encoding",
     "looks_binary",
@@ -43,6 +45,29 @@ class CellError:
     column: str | None
     value: str | None
     message: str
+
+
+@dataclass(slots=True)
+class RecordBatch:
+    """Consecutive records, column-friendly: their lines, their cells, and the errors of the
+    few that have any (by position in the batch)."""
+
+    lines: list[int]
+    rows: list[list[str]]
+    errors: dict[int, tuple[CellError, ...]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def tail(self, start: int) -> RecordBatch:
+        """The records from position ``start`` on (a resumed run skips the rest)."""
+        errors = {i - start: e for i, e in self.errors.items() if i >= start}
+        return RecordBatch(self.lines[start:], self.rows[start:], errors)
+
+    @classmethod
+    def of(cls, records: list[Record]) -> RecordBatch:
+        errors = {i: r.errors for i, r in enumerate(records) if r.errors}
+        return cls([r.line for r in records], [r.cells for r in records], errors)
 
 
 class Record(NamedTuple):
@@ -68,6 +93,24 @@ def looks_binary(sample: bytes) -> bool:
         return False
     controls = len(sample) - len(sample.translate(None, _CONTROL))
     return controls > max(len(sample) // 100, 2)
+
+
+def _blank(cells: list[str]) -> bool:
+    return not cells or (len(cells) == 1 and not cells[0].strip())
+
+
+def _starting_lines(before: int, rows: list[list[str]]) -> list[int]:
+    """The line each record starts on, after line ``before``: a record spans one line plus one
+    per line break inside its quoted cells (CR LF, LF or CR, as the csv module splits them)."""
+    lines = []
+    line = before + 1
+    for cells in rows:
+        lines.append(line)
+        line += 1
+        for cell in cells:
+            if "\n" in cell or "\r" in cell:
+                line += cell.count("\n") + cell.count("\r") - cell.count("\r\n")
+    return lines
 
 
 def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
@@ -166,10 +209,44 @@ class CsvSource:
                 raise JobFailure("unreadable_file", f"{self.path.name} line {start}: {e}") from e
             yield Record(start, cells)
 
+    def read(self, count: int) -> RecordBatch | None:
+        """Up to ``count`` records (fewer once blank lines are dropped), ``None`` at the end.
+
+        The csv module reads the whole batch in C; the line each record starts on is worked
+        out afterwards from the line count, which only a quoted line break makes uneven.
+        """
+        if not hasattr(self, "_reader"):
+            self.header()
+        reader = self._reader
+        start = reader.line_num
+        try:
+            rows = list(islice(reader, count))
+        except UnicodeDecodeError as e:
+            raise JobFailure(
+                "unreadable_file",
+                f"{self.path.name}: bytes near line {reader.line_num + 1} are not valid "
+                f"{self.encoding}",
+            ) from e
+        except csv.Error as e:
+            raise JobFailure(
+                "unreadable_file", f"{self.path.name} line {reader.line_num}: {e}"
+            ) from e
+        if not rows:
+            return None
+        if reader.line_num - start == len(rows):
+            lines = list(range(start + 1, reader.line_num + 1))
+        else:
+            lines = _starting_lines(start, rows)
+        if min(map(len, rows)) <= 1:
+            kept = [i for i, cells in enumerate(rows) if not _blank(cells)]
+            if len(kept) < len(rows):
+                lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
+        return RecordBatch(lines, rows)
+
     def records(self) -> Iterator[Record]:
         """Data records after the header, blank lines skipped."""
         for record in self._records():
-            if not record.cells or (len(record.cells) == 1 and not record.cells[0].strip()):
+            if _blank(record.cells):
                 continue
             yield record
 

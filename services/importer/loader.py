@@ -3,6 +3,13 @@
 Conflicts become rejected rows with their line and a message instead of failing the chunk:
 duplicates inside the chunk are found in Python, clashes with stored rows in SQL.
 All SQL names come from the catalogue, never from the user.
+
+Two optimistic shortcuts keep the common case near the speed of a plain COPY, each inside
+a savepoint so that a refusal costs only a retry on the careful path: a chunk of new rows is
+copied straight into the table, and a chunk that the insert writes whole is counted rather
+than accounted row by row.
+
+A row is a tuple: its line in the file, then its values in column order.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -18,9 +26,14 @@ import asyncpg
 from contracts.jobs import RejectedRow, RowChange
 from services.core.catalogue import Field, Model
 from services.importer.errors import JobFailure
-from services.importer.validate import ValidRow
 
-__all__ = ["ChunkLoader", "ChunkResult", "quote_ident"]
+__all__ = ["ChunkLoader", "ChunkResult", "Row", "quote_ident"]
+
+Row = tuple[Any, ...]
+# after a shortcut did not work for a chunk, this many chunks take the careful path before
+# trying it again (a file that repeats stored keys would otherwise pay twice on every chunk)
+DIRECT_COOLDOWN_CHUNKS = 8
+_values = itemgetter(slice(1, None))
 
 
 def _db_message(error: asyncpg.PostgresError) -> str:
@@ -30,6 +43,10 @@ def _db_message(error: asyncpg.PostgresError) -> str:
     if constraint:
         text += f" (constraint {constraint})"
     return f"{text}; {detail}" if detail else text
+
+
+class _Uneven(Exception):
+    """The counted insert did not write every row: undo it and account row by row."""
 
 
 def quote_ident(name: str) -> str:
@@ -67,7 +84,8 @@ class ChunkLoader:
                 f"the file has no column for the key of {model.name}: {', '.join(missing)}",
             )
         self.key = ", ".join(model.key)
-        self.key_indexes = [self.columns.index(c) for c in model.key]
+        # positions in a row tuple, whose first item is the line
+        self.key_indexes = [self.columns.index(c) + 1 for c in model.key]
         self.unique = [c for c in model.unique_fields if c in self.columns]
         self._remembered = list(dict.fromkeys([*model.key, *self.unique]))
         self.foreign = [fk for fk in model.foreign_keys if fk.column in self.columns]
@@ -80,6 +98,21 @@ class ChunkLoader:
             else ""
         )
         self._insert_one_sql = self._build_insert(one_row=True)
+        # upsert on a stamped table: count what the insert wrote instead of returning keys
+        self._counted_upsert_sql = (
+            f"WITH written AS ({self._insert_sql.rsplit(' RETURNING ', 1)[0]} "
+            "RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS written "
+            "FROM written"
+            if mode == "upsert" and touched
+            else ""
+        )
+        # a row can go straight into the table when nothing has to be rewritten first: no
+        # look-up of a reference by name, no empty cell that stands for a database default
+        self._direct = mode in ("insert", "skip") and not any(fk.lookup for fk in self.foreign)
+        self._defaulted = [i + 1 for i, f in enumerate(self.fields) if f.db_default]
+        self._direct_cooldown = 0
+        self._counted_cooldown = 0
 
     async def prepare(self, conn: asyncpg.Connection) -> None:
         cols = ", ".join(f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields)
@@ -94,7 +127,7 @@ class ChunkLoader:
         )
         await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.seen} ({seen})")
 
-    async def preview(self, conn: asyncpg.Connection, rows: Sequence[ValidRow]) -> ChunkResult:
+    async def preview(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> ChunkResult:
         """What ``load`` would do, without writing the target: new rows, changed rows with
         their changed fields, unchanged, skipped and rejected (dry run)."""
         result = ChunkResult()
@@ -132,11 +165,11 @@ class ChunkLoader:
     async def _stage_rows(
         self,
         conn: asyncpg.Connection,
-        rows: Sequence[ValidRow],
+        rows: Sequence[Row],
         result: ChunkResult,
         *,
         clashes: bool = True,
-    ) -> list[ValidRow]:
+    ) -> Sequence[Row]:
         """COPY the chunk into the staging table and take out, as rejected rows, what the
         table would refuse: duplicates in the chunk, missing references, clashing keys."""
         kept = self._drop_duplicates(rows, result)
@@ -144,9 +177,7 @@ class ChunkLoader:
             return kept
         # empty already after a commit; inside one long all-or-nothing transaction it is not
         await conn.execute(f"TRUNCATE {self.stage}")
-        await conn.copy_records_to_table(
-            self.stage, records=[(r.line, *r.values) for r in kept], columns=["_row", *self.columns]
-        )
+        await conn.copy_records_to_table(self.stage, records=kept, columns=["_row", *self.columns])
         await self._resolve_lookups(conn)
         await self._reject_missing_references(conn, result)
         if clashes:
@@ -204,7 +235,7 @@ class ChunkLoader:
     async def load(
         self,
         conn: asyncpg.Connection,
-        rows: Sequence[ValidRow],
+        rows: Sequence[Row],
         run_started: datetime,
         *,
         counted: bool = True,
@@ -213,12 +244,21 @@ class ChunkLoader:
 
         ``run_started`` (database time) tells rows written earlier by this same run, so a
         key repeated in the file is a rejected duplicate, not an update of itself.
+        ``counted`` says each chunk has a transaction of its own, so ``now()`` tells the
+        rows this chunk wrote.
         """
         result = ChunkResult()
-        # insert and skip let the insert itself meet the unique keys (ON CONFLICT DO NOTHING
-        # covers them all), which spares a join per unique column on every chunk
-        rows = await self._stage_rows(conn, rows, result, clashes=self.mode == "upsert")
+        rows = self._drop_duplicates(rows, result)
+        if not rows or await self._copy_direct(conn, rows, result):
+            return result
+        before = len(result.rejected)
+        # the insert itself meets the unique keys, which spares a join per unique column on
+        # every chunk; only a refused or short insert looks for clashing rows
+        rows = await self._stage_rows(conn, rows, result, clashes=False)
         if not rows:
+            return result
+        staged = len(rows) - (len(result.rejected) - before)
+        if counted and await self._insert_counted(conn, run_started, staged, result):
             return result
         keys = await self._resolved_keys(conn, rows)
         rejected = {r.row for r in result.rejected}
@@ -233,9 +273,66 @@ class ChunkLoader:
         self._count(rows, keys, returned, repeated, result)
         return result
 
-    async def _resolved_keys(
-        self, conn: asyncpg.Connection, rows: Sequence[ValidRow]
-    ) -> dict[int, str]:
+    async def _copy_direct(
+        self, conn: asyncpg.Connection, rows: Sequence[Row], result: ChunkResult
+    ) -> bool:
+        """COPY the chunk straight into the table, betting that every row is new and
+        acceptable. Any refusal (a stored key, a missing reference, a CHECK) rolls back to
+        the savepoint and the chunk takes the staged path, which says which rows and why."""
+        if not self._direct:
+            return False
+        if self._direct_cooldown:
+            self._direct_cooldown -= 1
+            return False
+        for i in self._defaulted:
+            if None in map(itemgetter(i), rows):
+                return False  # an empty cell means the column's default, not NULL
+        try:
+            async with conn.transaction():
+                status = await conn.copy_records_to_table(
+                    self.model.table,
+                    schema_name=self.model.schema,
+                    columns=self.columns,
+                    records=map(_values, rows),
+                )
+        except (asyncpg.PostgresError, asyncpg.DataError, ValueError, TypeError, OverflowError):
+            self._direct_cooldown = DIRECT_COOLDOWN_CHUNKS
+            return False
+        result.inserted += int(status.rsplit(" ", 1)[-1])
+        return True
+
+    async def _insert_counted(
+        self, conn: asyncpg.Connection, run_started: datetime, staged: int, result: ChunkResult
+    ) -> bool:
+        """The set-based insert, counted: True when it wrote every staged row, so there is
+        nothing to account row by row. Otherwise the savepoint undoes it and the caller takes
+        the returning path."""
+        sql = self._counted_upsert_sql or self._counted_insert_sql
+        if not sql:
+            return False
+        if self._counted_cooldown:
+            self._counted_cooldown -= 1
+            return False
+        args = (run_started,) if "$1" in sql else ()
+        try:
+            async with conn.transaction():
+                if self._counted_upsert_sql:
+                    found = await conn.fetchrow(sql, *args)
+                    assert found is not None
+                    inserted, written = int(found["inserted"]), int(found["written"])
+                else:
+                    status = await conn.execute(sql, *args)
+                    inserted = written = int(status.rsplit(" ", 1)[-1])
+                if written != staged:
+                    raise _Uneven
+        except (_Uneven, asyncpg.PostgresError):
+            self._counted_cooldown = DIRECT_COOLDOWN_CHUNKS
+            return False
+        result.inserted += inserted
+        result.updated += written - inserted
+        return True
+
+    async def _resolved_keys(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> dict[int, str]:
         """Each row's key as it will be stored: a key column named by lookup (a student by
         student number) was rewritten in the staging table, so ask it; else the file's."""
         if any(fk.lookup and fk.column in self.model.key for fk in self.foreign):
@@ -243,32 +340,14 @@ class ChunkLoader:
                 f"SELECT _row, {self._key_sql('s')} AS key FROM {self.stage} s"
             )
             return {r["_row"]: r["key"] for r in found}
-        return {r.line: self.key_of(r.values) for r in rows}
+        return {r[0]: self.key_of(r) for r in rows}
 
-    def key_of(self, values: Sequence[object]) -> str:
-        return "\x1f".join(str(values[i]) for i in self.key_indexes)
+    def key_of(self, row: Row) -> str:
+        return "\x1f".join(str(row[i]) for i in self.key_indexes)
 
     def _key_sql(self, alias: str) -> str:
         parts = [f"{alias}.{quote_ident(c)}::text" for c in self.model.key]
         return parts[0] if len(parts) == 1 else f"concat_ws(E'\\x1f', {', '.join(parts)})"
-
-    async def _insert_counted(
-        self, conn: asyncpg.Connection, expected: dict[int, str]
-    ) -> list[Mapping[str, Any]]:
-        """Insert without sending every key back: when the count says all rows went in, the
-        keys are known already; only a short count asks which rows this transaction wrote
-        (their touched column holds the transaction's ``now()``)."""
-        status = await conn.execute(self._counted_insert_sql)
-        if int(status.rsplit(" ", 1)[-1]) == len(expected):
-            return [{"key": key, "inserted": True} for key in expected.values()]
-        touched = quote_ident(self.model.touched_column or "")
-        on = " AND ".join(f"t.{quote_ident(c)} = s.{quote_ident(c)}" for c in self.model.key)
-        return list(
-            await conn.fetch(
-                f"SELECT {self._key_sql('t')} AS key, true AS inserted FROM {self.target} t "
-                f"JOIN {self.stage} s ON {on} WHERE t.{touched} = now()"
-            )
-        )
 
     async def _insert(
         self,
@@ -283,11 +362,18 @@ class ChunkLoader:
         args = (run_started,) if "$1" in self._insert_sql else ()
         try:
             async with conn.transaction():
-                if self._counted_insert_sql and expected is not None:
-                    return await self._insert_counted(conn, expected)
                 return list(await conn.fetch(self._insert_sql, *args))
         except asyncpg.PostgresError:
             pass
+        if self.mode == "upsert":
+            # most often another unique value (an e-mail) belongs to a different record:
+            # take those rows out with their reason, then try the set-based upsert again
+            await self._reject_foreign_clashes(conn, result)
+            try:
+                async with conn.transaction():
+                    return list(await conn.fetch(self._insert_sql, *args))
+            except asyncpg.PostgresError:
+                pass
         returned: list[Mapping[str, Any]] = []
         for (line,) in await conn.fetch(f"SELECT _row FROM {self.stage} ORDER BY _row"):
             try:
@@ -343,7 +429,7 @@ class ChunkLoader:
 
     def _not_returned(
         self,
-        rows: Sequence[ValidRow],
+        rows: Sequence[Row],
         keys: dict[int, str],
         returned: Sequence[Mapping[str, Any]],
         result: ChunkResult,
@@ -351,9 +437,9 @@ class ChunkLoader:
         done = {r["key"] for r in returned}
         rejected = {r.row for r in result.rejected}
         return [
-            keys[r.line]
+            keys[r[0]]
             for r in rows
-            if r.line not in rejected and r.line in keys and keys[r.line] not in done
+            if r[0] not in rejected and r[0] in keys and keys[r[0]] not in done
         ]
 
     async def _written_by_this_run(
@@ -371,14 +457,16 @@ class ChunkLoader:
         )
         return {r["key"] for r in found}
 
-    def _drop_duplicates(self, rows: Sequence[ValidRow], result: ChunkResult) -> list[ValidRow]:
+    def _drop_duplicates(self, rows: Sequence[Row], result: ChunkResult) -> Sequence[Row]:
+        positions = {c: self.columns.index(c) + 1 for c in self.unique}
+        if all(self._distinct(rows, i) for i in positions.values()):
+            return rows  # the usual chunk, told in C
         seen: dict[str, dict[object, int]] = {c: {} for c in self.unique}
-        positions = {c: self.columns.index(c) for c in self.unique}
-        kept: list[ValidRow] = []
+        kept: list[Row] = []
         for row in rows:
             clash = None
             for column, index in positions.items():
-                value = row.values[index]
+                value = row[index]
                 if value is not None and value in seen[column]:
                     clash = (column, value, seen[column][value])
                     break
@@ -386,7 +474,7 @@ class ChunkLoader:
                 column, value, first = clash
                 result.rejected.append(
                     RejectedRow(
-                        row=row.line,
+                        row=row[0],
                         column=column,
                         value=str(value),
                         message=f"duplicate {column} {value!r}: "
@@ -395,11 +483,18 @@ class ChunkLoader:
                 )
                 continue
             for column, index in positions.items():
-                value = row.values[index]
+                value = row[index]
                 if value is not None:
-                    seen[column][value] = row.line
+                    seen[column][value] = row[0]
             kept.append(row)
         return kept
+
+    @staticmethod
+    def _distinct(rows: Sequence[Row], index: int) -> bool:
+        values = list(map(itemgetter(index), rows))
+        distinct = set(values)
+        distinct.discard(None)
+        return len(distinct) == len(values) - values.count(None)
 
     async def _reject_foreign_clashes(self, conn: asyncpg.Connection, result: ChunkResult) -> None:
         """Rows whose other unique values belong to a different stored record."""
@@ -458,7 +553,7 @@ class ChunkLoader:
 
     def _count(
         self,
-        rows: Sequence[ValidRow],
+        rows: Sequence[Row],
         keys: dict[int, str],
         returned: Sequence[Mapping[str, Any]],
         repeated: set[str],
@@ -468,9 +563,10 @@ class ChunkLoader:
         rejected_lines = {r.row for r in result.rejected}
         column = self.model.key[0] if len(self.model.key) == 1 else None
         for row in rows:
-            if row.line in rejected_lines or row.line not in keys:
+            line = row[0]
+            if line in rejected_lines or line not in keys:
                 continue
-            key = keys[row.line]
+            key = keys[line]
             shown = key.replace("\x1f", ", ")
             if key in done:
                 if done[key]:
@@ -480,7 +576,7 @@ class ChunkLoader:
             elif key in repeated:
                 result.rejected.append(
                     RejectedRow(
-                        row=row.line,
+                        row=line,
                         column=column,
                         value=shown,
                         message=f"duplicate {self.key} {shown!r}: an earlier row of this file "
@@ -494,7 +590,7 @@ class ChunkLoader:
             else:
                 result.rejected.append(
                     RejectedRow(
-                        row=row.line,
+                        row=line,
                         column=column,
                         value=shown,
                         message=f"{self.key} {shown!r} already exists",

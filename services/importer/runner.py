@@ -46,16 +46,20 @@ from services.core.jobs.worker_app import RunnerParts
 from services.core.logs import get_logger
 from services.core.storage import StorageError, open_job_file
 from services.core.tables import events
+from services.importer.csv_source import RecordBatch
 from services.importer.errors import JobFailure
 from services.importer.loader import ChunkLoader, ChunkResult
-from services.importer.sources import Source, open_source
-from services.importer.validate import RowValidator, ValidRow
+from services.importer.sources import Source, batch_reader, open_source
+from services.importer.validate import CheckedRows, RowValidator
 
 __all__ = ["JobRunner", "RunContext"]
 
 log = get_logger(__name__)
 
 PROGRESS_EVERY_SECONDS = 0.5
+# records read and checked between two looks at the event loop, so the chunk being written
+# meanwhile keeps streaming to the database
+PIECE_ROWS = 1000
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -77,14 +81,31 @@ class RunContext:
 class _Batch:
     """One chunk's rows on their way to the database, and where the file was after them."""
 
-    valid: list[ValidRow] = field(default_factory=list)
+    valid: list[tuple[Any, ...]] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     rejected_lines: set[int] = field(default_factory=set)
-    # each row's cells as read, so the error report can show the original record
-    cells: dict[int, list[str]] = field(default_factory=dict)
+    # the records as read, so the error report can show a rejected row's original cells
+    records: list[RecordBatch] = field(default_factory=list)
     rows: int = 0
     last_record: int = 0
     bytes_read: int = 0
+    _cells: dict[int, list[str]] | None = None
+
+    def add(self, records: RecordBatch, checked: CheckedRows) -> None:
+        self.records.append(records)
+        self.valid.extend(checked.valid)
+        self.rejected.extend(checked.rejected)
+        self.rejected_lines |= checked.rejected_lines
+        self.rows += len(records)
+
+    def cells(self, line: int) -> list[str] | None:
+        """The cells of the record on ``line`` (indexed on first use: most chunks have no
+        rejected row to show)."""
+        if self._cells is None:
+            self._cells = {}
+            for part in self.records:
+                self._cells.update(zip(part.lines, part.rows, strict=True))
+        return self._cells.get(line)
 
 
 @dataclass(slots=True)
@@ -254,26 +275,24 @@ class JobRunner:
         skip_to = ctx.job.last_row
         batch = _Batch()
         writing: asyncio.Task[None] | None = None
+        read = batch_reader(source)
         try:
-            for record_ in source.records():
-                ctx.record_no += 1
-                if ctx.record_no <= skip_to:
+            while (records := read(min(PIECE_ROWS, self.chunk_size - batch.rows))) is not None:
+                if ctx.record_no + len(records) <= skip_to:
+                    ctx.record_no += len(records)  # a resumed run: committed before
                     continue
-                checked = validator.check(record_.line, record_.cells, record_.errors)
-                batch.cells[record_.line] = record_.cells
-                if isinstance(checked, ValidRow):
-                    batch.valid.append(checked)
-                else:
-                    batch.rejected.extend(checked)
-                    batch.rejected_lines.add(record_.line)
-                batch.rows += 1
+                if ctx.record_no < skip_to:
+                    records = records.tail(skip_to - ctx.record_no)
+                    ctx.record_no = skip_to
+                ctx.record_no += len(records)
+                batch.add(records, validator.check_rows(records))
                 if batch.rows >= self.chunk_size:
                     batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_read
                     if writing is not None:
                         await writing
                     writing = asyncio.create_task(handle(batch))
                     batch = _Batch()
-                elif batch.rows % 256 == 0:
+                else:
                     await asyncio.sleep(0)  # let the chunk being written make progress
                     ctx.bytes_read = source.bytes_read
                     await self._maybe_progress(ctx)
@@ -525,7 +544,7 @@ class JobRunner:
                     _storable(r.column),
                     _storable(r.value),
                     _storable(r.message) or "",
-                    _storable(_original(batch.cells.get(r.row))),
+                    _storable(_original(batch.cells(r.row))),
                 )
                 for r in rejected
             ],

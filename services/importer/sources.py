@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Protocol
 
 from contracts.jobs import JobOptions
 from services.core.catalogue import Model
-from services.importer.csv_source import CsvSource, Record
+from services.importer.csv_source import CsvSource, Record, RecordBatch
 from services.importer.errors import JobFailure
 from services.importer.json_source import JsonLinesSource, JsonSource
 from services.importer.xlsx_source import XlsxSource
 
-__all__ = ["Source", "open_source"]
+__all__ = ["Source", "batch_reader", "open_source"]
 
 
 class Source(Protocol):
@@ -44,3 +45,17 @@ def open_source(fmt: str, path: Path, model: Model, options: JobOptions) -> Sour
     if fmt == "xlsx":
         return XlsxSource(path, sheet=options.sheet)
     raise JobFailure("unsupported_format", f"format {fmt!r} cannot be imported")
+
+
+def batch_reader(source: Source) -> Callable[[int], RecordBatch | None]:
+    """``read(count)``: the next records as one batch, ``None`` at the end. The CSV reader
+    makes its batches in C; the other formats group their records."""
+    if isinstance(source, CsvSource):
+        return source.read
+    records = source.records()
+
+    def read(count: int) -> RecordBatch | None:
+        batch = list(islice(records, count))
+        return RecordBatch.of(batch) if batch else None
+
+    return read

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as default
 from datetime import date, timedelta
 from functools import partial
-from typing import NamedTuple
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from contracts.jobs import JobOptions, RejectedRow
 from services.core.catalogue import Field, FieldError, Model
 from services.core.catalogue.calendar import parse_date, parse_datetime
-from services.core.catalogue.normalise import CellKind, normalise_cell
+from services.core.catalogue.columns import (
+    SEPARATOR,
+    ColumnParser,
+    column_parser,
+    iso_dates,
+    iso_datetimes,
+)
+from services.core.catalogue.normalise import ZWNJ, CellKind, cell_table, normalise_cell
 from services.core.catalogue.sqltypes import with_range
-from services.importer.csv_source import CellError
+from services.importer.csv_source import CellError, RecordBatch
 from services.importer.errors import JobFailure
 
-__all__ = ["RowValidator", "ValidRow"]
+__all__ = ["CheckedRows", "RowValidator", "ValidRow"]
 
 MAX_VALUE_SHOWN = 200
 
@@ -25,6 +36,30 @@ class ValidRow(NamedTuple):
 
     line: int
     values: tuple[object, ...]
+
+
+@dataclass(slots=True)
+class CheckedRows:
+    """A batch after validation: valid rows as ``(line, *values)`` tuples, ready for COPY,
+    and the rejections, both in line order."""
+
+    valid: list[tuple[Any, ...]] = default(default_factory=list)
+    rejected: list[RejectedRow] = default(default_factory=list)
+    rejected_lines: set[int] = default(default_factory=set)
+
+
+class _Column(NamedTuple):
+    """How one field's column is checked: where it is, the per-cell converter, and what the
+    whole-column fast path needs."""
+
+    field: Field
+    position: int
+    convert: Callable[[str], object]
+    parse: ColumnParser | None
+    kind: CellKind
+    table: dict[int, int | None]
+    mapped: re.Pattern[str]  # finds a character that ``table`` changes, or a ZWNJ
+    identity: bool
 
 
 def _shown(value: str | None) -> str | None:
@@ -98,6 +133,10 @@ class RowValidator:
         self.width = len(self.header)
         self.converters = [self._converter(f) for f in self.fields]
         self._plan = list(zip(self.positions, self.converters, strict=True))
+        self._columns = [
+            self._column(f, pos, convert)
+            for f, pos, convert in zip(self.fields, self.positions, self.converters, strict=True)
+        ]
 
     def _match_header(self, model: Model, mapping: dict[str, str]) -> dict[str, int]:
         """Header cell → field: by explicit mapping, else by name or alias, ignoring case,
@@ -170,6 +209,134 @@ class RowValidator:
                     RejectedRow(row=line, column=field.name, value=_shown(raw), message=str(e))
                 )
         return problems
+
+    def check_rows(self, batch: RecordBatch) -> CheckedRows:
+        """``check`` for a whole batch, column by column: each column is normalised and
+        parsed in a few C-level passes, and only a column with a doubtful cell is checked
+        cell by cell. Rows of the wrong width or with reader errors go through ``check``."""
+        out = CheckedRows()
+        width = self.width
+        widths = set(map(len, batch.rows))
+        odd: list[int] = []
+        lines, rows = batch.lines, batch.rows
+        if batch.errors or widths - {width}:
+            odd = [i for i, cells in enumerate(rows) if len(cells) != width or i in batch.errors]
+            skip = set(odd)
+            lines = [line for i, line in enumerate(lines) if i not in skip]
+            rows = [cells for i, cells in enumerate(rows) if i not in skip]
+        problems: dict[int, list[RejectedRow]] = {}
+        if rows:
+            values = [
+                self._check_column(
+                    column, list(map(itemgetter(column.position), rows)), lines, problems
+                )
+                for column in self._columns
+            ]
+            out.valid = list(zip(lines, *values, strict=True))
+            if problems:
+                out.valid = [row for i, row in enumerate(out.valid) if i not in problems]
+        rejected = {lines[i]: found for i, found in problems.items()}
+        for i in odd:
+            line = batch.lines[i]
+            checked = self.check(line, batch.rows[i], batch.errors.get(i, ()))
+            if isinstance(checked, ValidRow):
+                out.valid.append((line, *checked.values))
+            else:
+                rejected[line] = checked
+        if odd:
+            out.valid.sort(key=itemgetter(0))
+        for line in sorted(rejected):
+            out.rejected.extend(rejected[line])
+        out.rejected_lines = set(rejected)
+        return out
+
+    def _check_column(
+        self,
+        column: _Column,
+        cells: Sequence[str],
+        lines: Sequence[int],
+        problems: dict[int, list[RejectedRow]],
+    ) -> Sequence[object]:
+        fast = self._column_fast(column, cells)
+        if fast is not None:
+            return fast
+        values: list[object] = []
+        convert, name = column.convert, column.field.name
+        for i, raw in enumerate(cells):
+            try:
+                values.append(convert(raw))
+            except FieldError as e:
+                values.append(None)
+                problems.setdefault(i, []).append(
+                    RejectedRow(row=lines[i], column=name, value=_shown(raw), message=str(e))
+                )
+        return values
+
+    def _column_fast(self, column: _Column, cells: Sequence[str]) -> Sequence[object] | None:
+        """Every cell's value, exactly as ``convert`` would give it, or ``None`` when some
+        cell needs ``convert`` to say what is wrong with it (or to normalise it)."""
+        joined = SEPARATOR.join(cells)
+        if joined.count(SEPARATOR) != len(cells) - 1 or "\x00" in joined:
+            return None
+        if not joined.isascii() and column.mapped.search(joined):
+            if ZWNJ in joined:
+                return None  # tidying a ZWNJ depends on the letters around it
+            joined = joined.translate(column.table)
+        if column.kind == "number" and ("," in joined or "\u066c" in joined):
+            return None  # thousands separators: the careful per-cell rule
+        texts = list(map(str.strip, joined.split(SEPARATOR)))
+        field = column.field
+        present = texts
+        if "" in texts:
+            if field.required:
+                return None
+            present = [t for t in texts if t]
+        if field.max_length is not None and present and max(map(len, present)) > field.max_length:
+            return None
+        if column.identity:
+            parsed: Sequence[object] = present
+        else:
+            parse = column.parse
+            try:
+                if parse is not None:
+                    try:
+                        parsed = parse(present)
+                    except FieldError:
+                        parsed = list(map(column.convert, present))
+                else:
+                    parsed = list(map(column.convert, present))
+            except FieldError:
+                return None
+        if present is texts:
+            return parsed
+        found = iter(parsed)
+        return [next(found) if t else None for t in texts]
+
+    def _column(self, field: Field, position: int, convert: Callable[[str], object]) -> _Column:
+        opts = self.options
+        kind: CellKind = "date" if field.kind == "datetime" else field.kind
+        calendar = field.calendar or opts.calendar
+        parse: ColumnParser | None = None
+        ranged = field.low is not None or field.high is not None
+        if ranged:
+            pass
+        elif field.kind == "date":
+            parse = iso_dates if calendar != "jalali" else None
+        elif field.kind == "datetime":
+            parse = iso_datetimes if calendar != "jalali" else None
+        else:
+            parse = column_parser(field.parse)
+        table = cell_table(kind, fold_letters=opts.fold_arabic_letters)
+        return _Column(
+            field=field,
+            position=position,
+            convert=convert,
+            parse=parse,
+            kind=kind,
+            table=table,
+            mapped=re.compile("[" + re.escape("".join(map(chr, table)) + ZWNJ) + "]"),
+            identity=field.parse is str and not ranged,
+        )
 
     def _joined(self, cells: list[str]) -> str:
         return ",".join(cells)

@@ -3,23 +3,30 @@
 python-calamine reads the cell values (cached formula results, dates from the cell formats,
 the 1904 date system). It hands back error cells and formulas without a stored result as empty
 strings, though, and an empty cell is NULL downstream: so the sheet's XML is also scanned,
-streamed, for those cells, and they become cell errors instead of silent NULLs. That scan is
-skipped when a quick byte search shows the sheet has neither.
+streamed, for those cells, and they become cell errors instead of silent NULLs. Only a row with
+an empty cell can hold one, so the scan waits for the first such row (a sheet with every cell
+filled is never scanned), and is skipped when a quick byte search shows the sheet has neither.
 
-calamine loads the chosen sheet whole; it ignores styled empty cells, so a sheet declaring
+calamine loads the chosen sheet whole (python-calamine has no lazy reader: iter_rows walks the
+parsed sheet), so memory grows with the sheet, about what calamine alone needs; rows are turned
+into Python objects one at a time. calamine ignores styled empty cells, so a sheet declaring
 A1:XFD1048576 with three data rows costs what three rows cost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import posixpath
 import re
+import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from xml.etree import ElementTree
 from xml.parsers import expat
 
@@ -46,6 +53,9 @@ _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 # (<firstHeader>) only costs the full scan.
 _MARKERS = (b"<f", b":f", b't="e"', b"t='e'")
 _CELL_REF = re.compile(r"([A-Z]+)(\d+)")
+_ROW_END = b"</row>"
+# this much XML and no plain </row> yet: the sheet's tags are namespace-prefixed
+_NO_ROW_END = 4 * CHUNK
 
 Value = int | float | str | bool | dt.time | dt.date | dt.datetime | dt.timedelta
 
@@ -76,27 +86,48 @@ def _column_index(letters: str) -> int:
     return index - 1
 
 
-def cell_text(value: Value) -> str:
-    """The text of one calamine value, as an importer column expects it."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        # below 2^53 an integral float is an exact integer; above, its digits are not all real,
-        # so keep the float form and let identifier columns reject it instead of storing noise
-        if value.is_integer() and abs(value) < 2**53:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
+def _bool_text(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _float_text(value: float) -> str:
+    # below 2^53 an integral float is an exact integer; above, its digits are not all real,
+    # so keep the float form and let identifier columns reject it instead of storing noise
+    if value.is_integer() and -_EXACT < value < _EXACT:
+        return str(int(value))
+    return repr(value)
+
+
+def _duration_text(value: dt.timedelta) -> str:
     # a duration ([h]:mm format): total hours as Excel shows them
     seconds = int(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     hours, rest = divmod(abs(seconds), 3600)
     return f"{sign}{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+_EXACT = 2.0**53
+# the text of each type calamine returns, found by its exact type: one dict probe per cell
+# instead of a chain of isinstance tests (bool before int, datetime before date for the
+# subclass fallback in cell_text)
+_TEXT: dict[type, Callable[[Any], str]] = {
+    str: str,
+    bool: _bool_text,
+    int: str,
+    float: _float_text,
+    dt.datetime: dt.datetime.isoformat,
+    dt.date: dt.date.isoformat,
+    dt.time: dt.time.isoformat,
+    dt.timedelta: _duration_text,
+}
+
+
+def cell_text(value: Value) -> str:
+    """The text of one calamine value, as an importer column expects it."""
+    convert = _TEXT.get(type(value))
+    if convert is None:  # a subclass: calamine gives none, but the first match is right
+        convert = next(f for kind, f in _TEXT.items() if isinstance(value, kind))
+    return convert(value)
 
 
 def _check_zip(path: Path) -> None:
@@ -138,16 +169,6 @@ def _sheet_member(archive: zipfile.ZipFile, sheet: str) -> str | None:
     return None
 
 
-def _has_markers(stream: IO[bytes]) -> bool:
-    tail = b""
-    while chunk := stream.read(CHUNK):
-        window = tail + chunk
-        if any(marker in window for marker in _MARKERS):
-            return True
-        tail = chunk[-16:]  # a marker cut by the chunk boundary
-    return False
-
-
 class _SpecialCells:
     """Streams a sheet's XML and keeps only error cells and formulas with no stored result."""
 
@@ -160,13 +181,62 @@ class _SpecialCells:
         self._value: list[str] | None = None
         self._text: list[str] | None = None
 
-    def parse(self, stream: IO[bytes]) -> None:
+    @classmethod
+    def find(
+        cls, open_sheet: Callable[[], IO[bytes]], stop: threading.Event
+    ) -> dict[tuple[int, int], _Special]:
+        """The special cells of the sheet ``open_sheet`` streams; ExpatError if it is malformed."""
+        scanner = cls()
+        try:
+            with open_sheet() as stream:
+                scanner.parse_runs(stream, stop)
+        except expat.ExpatError:
+            # a row end tag inside a comment or CDATA cut a run badly: parse the sheet whole
+            scanner = cls()
+            with open_sheet() as stream:
+                scanner.parse(stream)
+        return scanner.found
+
+    def parse_runs(self, stream: IO[bytes], stop: threading.Event) -> None:
+        """Parse only the runs of whole rows where a marker shows: only they can hold a special
+        cell, and skipping the rest spares expat's per-element callbacks, most of its cost."""
+        pending = b""
+        cut_once = False
+        while chunk := stream.read(CHUNK):
+            if stop.is_set():
+                return
+            pending += chunk
+            cut = pending.rfind(_ROW_END) + len(_ROW_END)
+            if cut >= len(_ROW_END):
+                self._run(pending[:cut])
+                pending, cut_once = pending[cut:], True
+            elif not cut_once and len(pending) > _NO_ROW_END:
+                # no plain </row>: its rows are namespace-prefixed (<x:row>); parse it all
+                self.parse(stream, pending)
+                return
+        if not cut_once:
+            self.parse(stream, pending)
+        # else what is left after the last row holds no cells
+
+    def _run(self, run: bytes) -> None:
+        start = run.find(b"<row")
+        if start < 0 or not any(marker in run for marker in _MARKERS):
+            # rows without r are numbered by counting, even those not parsed
+            pass
+            return
+        self.parse(io.BytesIO(b""), b"<rows>" + run[start:] + b"</rows>")
+
+    def parse(self, stream: IO[bytes], head: bytes = b"") -> None:
+        """Parse ``head`` and then the rest of ``stream`` as one document."""
         parser = expat.ParserCreate()
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._chars
         parser.buffer_text = True
-        parser.ParseFile(stream)
+        parser.Parse(head, False)
+        while chunk := stream.read(CHUNK):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
 
     def _start(self, tag: str, attrs: dict[str, str]) -> None:
         name = tag.rpartition(":")[2]
@@ -224,6 +294,7 @@ class XlsxSource:
         self.header_row = header_row
         self.ignored_sheets: list[str] = []
         """Sheets not imported, for a warning ("hidden sheet 'lookup' ignored")."""
+        self._closed = threading.Event()
         _check_zip(path)
         try:
             self._book = CalamineWorkbook.from_path(path)
@@ -231,8 +302,11 @@ class XlsxSource:
             raise JobFailure("unreadable_file", f"{path.name}: cannot read workbook: {e}") from e
         try:
             self.sheet_name = self._choose(sheet)
+            # calamine parses the sheet without holding the GIL: scan its XML meanwhile
+            pool = ThreadPoolExecutor(1, thread_name_prefix="xlsx-scan")
+            self._special: Future[dict[tuple[int, int], _Special]] = pool.submit(self._scan_special)
+            pool.shutdown(wait=False)
             self._sheet: CalamineSheet = self._book.get_sheet_by_name(self.sheet_name)
-            self._special = self._scan_special()
         except CalamineError as e:
             self.close()
             raise JobFailure("unreadable_file", f"{path.name}: cannot read sheet: {e}") from e
@@ -281,23 +355,21 @@ class XlsxSource:
                 self.ignored_sheets.append(f"{hidden}sheet {meta.name!r}")
         return chosen
 
+    def _specials(self) -> dict[tuple[int, int], _Special]:
+        """The sheet's error cells and uncached formulas, by (row, column)."""
+        return self._special.result()
+
     def _scan_special(self) -> dict[tuple[int, int], _Special]:
         with zipfile.ZipFile(self.path) as archive:
             member = _sheet_member(archive, self.sheet_name)
             if member is None or member not in archive.namelist():
                 return {}
-            with archive.open(member) as stream:
-                if not _has_markers(stream):
-                    return {}
-            scanner = _SpecialCells()
-            with archive.open(member) as stream:
-                try:
-                    scanner.parse(stream)
-                except expat.ExpatError as e:
-                    raise JobFailure(
-                        "unreadable_file", f"{self.path.name}: sheet XML is malformed: {e}"
-                    ) from e
-            return scanner.found
+            try:
+                return _SpecialCells.find(lambda: archive.open(member), self._closed)
+            except expat.ExpatError as e:
+                raise JobFailure(
+                    "unreadable_file", f"{self.path.name}: sheet XML is malformed: {e}"
+                ) from e
 
     @property
     def bytes_read(self) -> int:
@@ -357,6 +429,7 @@ class XlsxSource:
                     "or delete the column",
                 )
         keep = [i for i, name in enumerate(cells) if name]
+        self._width = len(cells)
         return [cells[i] for i in keep], keep
 
     def _in_merge(self, col: int) -> bool:
@@ -370,11 +443,12 @@ class XlsxSource:
     def _columns_with_data(self, columns: list[int]) -> set[int]:
         """Which of ``columns`` hold a value below the header (a second pass, only when needed)."""
         found: set[int] = set()
+        special = self._specials()
         for number, row in self._rows():
             if number <= self.header_row:
                 continue
             for i in columns:
-                if i < len(row) and (row[i] != "" or (number, i + self._col0) in self._special):
+                if i < len(row) and (row[i] != "" or (number, i + self._col0) in special):
                     found.add(i)
         return found
 
@@ -382,18 +456,22 @@ class XlsxSource:
         """Data records below the header; blank rows are skipped, not reported."""
         self.header()
         keep = self._keep
-        width = max(keep) + 1
-        for number, row in self._rows():
-            if number <= self.header_row:
-                continue
-            if len(row) < width:
-                row = [*row, *[""] * (width - len(row))]
-            # the common cell is a string: skip the call for it, this loop is the hot path
-            cells = [v if type(v) is str else cell_text(v) for v in (row[i] for i in keep)]
-            errors = self._errors_in(number, cells) if self._special else ()
-            if not errors and not any(c.strip() for c in cells):
-                continue
-            yield Record(number, cells, errors)
+        # calamine's rows all span the sheet's used columns, as the header row does: when
+        # every column is kept (the usual case) a row needs no picking
+        every = keep == list(range(self._width))
+        text = _TEXT
+        rows = enumerate(self._sheet.iter_rows(), 1)
+        # the hot loop: no nested generators, no call for a string cell (the common one),
+        # builtins mapped in C for the blank test
+        for number, row in islice(rows, self.header_row, None):
+            self._rows_done = number
+            if not every:
+                row = [row[i] for i in keep]
+            cells = [v if type(v) is str else text[type(v)](v) for v in row]
+            # calamine gives "" for error cells and uncached formulas: only such a row can hold one
+            errors = self._errors_in(number, cells) if "" in cells else ()
+            if errors or any(map(str.strip, cells)):
+                yield Record(number, cells, errors)
         self._rows_done = self._rows_total
 
     def _errors_in(self, row: int, cells: list[str]) -> tuple[CellError, ...]:
@@ -402,15 +480,19 @@ class XlsxSource:
         calamine gives "" for them today; should a later version give the error text instead,
         the XML still decides, so "#N/A" never slips through as a value.
         """
+        special = self._specials()
+        if not special:
+            return ()
         errors = []
         for position, i in enumerate(self._keep):
-            found = self._special.get((row, i + self._col0))
+            found = special.get((row, i + self._col0))
             if found is not None:
                 cells[position] = ""
                 errors.append(self._error(found, self._header[position]))
         return tuple(errors)
 
     def close(self) -> None:
+        self._closed.set()  # a scan still running stops
         if hasattr(self, "_book"):
             self._book.close()
             del self._book

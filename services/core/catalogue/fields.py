@@ -7,15 +7,17 @@ model (required, or ``None``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import mul
 from typing import Literal
 
 __all__ = [
+    "ChoiceParser",
     "Field",
     "FieldError",
+    "PatternParser",
     "parse_bool",
     "parse_choice",
     "parse_date",
@@ -125,23 +127,51 @@ def parse_phone(text: str) -> str:
     return digits
 
 
-def parse_choice(*choices: str) -> Parser:
-    allowed = frozenset(choices)
+class ChoiceParser:
+    """The cell must be one of a few words, as written."""
 
-    def parse(text: str) -> str:
-        if text not in allowed:
-            raise FieldError(f"{text!r} is not one of: {', '.join(choices)}")
+    __slots__ = ("allowed", "choices")
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+        self.allowed = frozenset(choices)
+
+    def __call__(self, text: str) -> str:
+        if text not in self.allowed:
+            raise FieldError(f"{text!r} is not one of: {', '.join(self.choices)}")
         return text
 
-    return parse
+    def column(self, texts: list[str]) -> Sequence[object]:
+        """A whole column at once; ``FieldError`` means some cell needs a look of its own."""
+        if not self.allowed.issuperset(texts):
+            raise FieldError("a cell is not one of the choices")
+        return texts
 
 
-def parse_pattern(pattern: str, description: str) -> Parser:
-    compiled = re.compile(pattern)
+def parse_choice(*choices: str) -> ChoiceParser:
+    return ChoiceParser(choices)
 
-    def parse(text: str) -> str:
-        if not compiled.fullmatch(text):
-            raise FieldError(f"{text!r} is not {description}")
+
+class PatternParser:
+    """The whole cell must match a regular expression; the text is the value."""
+
+    __slots__ = ("compiled", "description")
+
+    def __init__(self, pattern: str, description: str) -> None:
+        self.compiled = re.compile(pattern)
+        self.description = description
+
+    def __call__(self, text: str) -> str:
+        if not self.compiled.fullmatch(text):
+            raise FieldError(f"{text!r} is not {self.description}")
         return text
 
-    return parse
+    def column(self, texts: list[str]) -> Sequence[object]:
+        """A whole column at once; ``FieldError`` means some cell needs a look of its own."""
+        if not all(map(self.compiled.fullmatch, texts)):
+            raise FieldError(f"a cell is not {self.description}")
+        return texts
+
+
+def parse_pattern(pattern: str, description: str) -> PatternParser:
+    return PatternParser(pattern, description)

@@ -24,8 +24,10 @@ import unicodedata
 from typing import Final, Literal, get_args
 
 __all__ = [
+    "ZWNJ",
     "CellKind",
     "ascii_digits",
+    "cell_table",
     "drop_thousands",
     "fold_arabic_letters",
     "normalise_cell",
@@ -142,6 +144,19 @@ def drop_thousands(text: str) -> str:
     if match is None:
         return text
     return text.replace(match.group(1), "")
+
+
+def cell_table(kind: CellKind, *, fold_letters: bool = True) -> dict[int, int | None]:
+    """One ``str.translate`` table doing the character mapping of ``normalise_cell`` for
+    ``kind``: invisible marks go, and letters fold (text) or digits map (other kinds).
+    Trimming, ZWNJ tidying and thousands separators are left to the caller."""
+    table: dict[int, int | None] = dict.fromkeys(map(ord, _INVISIBLE))
+    if kind == "text":
+        if fold_letters:
+            table.update(_ARABIC_LETTERS)
+    else:
+        table.update(_DIGITS)
+    return table
 
 
 def normalise_cell(text: str, kind: CellKind, *, fold_letters: bool = True) -> str:
