@@ -62,6 +62,9 @@ class ChunkResult:
     rejected: list[RejectedRow] = field(default_factory=list)
     # dry run: each row that would change a stored record, with the fields that would change
     changes: list[RowChange] = field(default_factory=list)
+    # how the chunk went in: "copied" straight into the table, "counted" (one set-based
+    # statement wrote every row) or "accounted" row by row (for logs and tests)
+    route: str = "accounted"
 
 
 class ChunkLoader:
@@ -299,6 +302,7 @@ class ChunkLoader:
             self._direct_cooldown = DIRECT_COOLDOWN_CHUNKS
             return False
         result.inserted += int(status.rsplit(" ", 1)[-1])
+        result.route = "copied"
         return True
 
     async def _insert_counted(
@@ -330,6 +334,7 @@ class ChunkLoader:
             return False
         result.inserted += inserted
         result.updated += written - inserted
+        result.route = "counted"
         return True
 
     async def _resolved_keys(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> dict[int, str]:

@@ -35,6 +35,7 @@ ColumnParser = Callable[[list[str]], Sequence[object]]
 # joins a column's cells into one string so one C call can look at all of them
 SEPARATOR: Final = "\x1f"
 
+
 def _fail() -> FieldError:
     return FieldError("some cell needs the ordinary parser")
 
