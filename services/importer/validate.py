@@ -284,7 +284,11 @@ class RowValidator:
             joined = joined.translate(column.table)
         if column.kind == "number" and ("," in joined or "\u066c" in joined):
             return None  # thousands separators: the careful per-cell rule
-        texts = list(map(str.strip, joined.split(SEPARATOR)))
+        # the separator counts as white space, so when splitting on white space keeps every
+        # other character, no cell was empty or had a space: nothing to trim
+        texts = joined.split()
+        if len(texts) != len(cells) or len("".join(texts)) != len(joined) - len(cells) + 1:
+            texts = list(map(str.strip, joined.split(SEPARATOR)))
         field = column.field
         present = texts
         if "" in texts:
