@@ -10,9 +10,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from itertools import islice
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain, islice
+from operator import methodcaller
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -36,6 +37,8 @@ DELIMITERS = ",;\t|"
 # validator then rejects it against its column's limit instead of the reader giving up
 FIELD_SIZE_LIMIT = 128 * 1024 * 1024
 LIKELY_LEGACY = ["cp1256", "cp1252"]
+# how much text a batch read takes from the file at a time while no quote has been seen
+PLAIN_BLOCK_CHARS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +50,36 @@ class CellError:
     message: str
 
 
-@dataclass(slots=True)
 class RecordBatch:
-    """Consecutive records, column-friendly: their lines, their cells, and the errors of the
-    few that have any (by position in the batch)."""
+    """Consecutive records, column-friendly: their lines, their cells (by row, or by column
+    when the reader split them that way), and the errors of the few that have any (by
+    position in the batch)."""
 
-    lines: list[int]
-    rows: list[list[str]]
-    errors: dict[int, tuple[CellError, ...]] = field(default_factory=dict)
+    __slots__ = ("_rows", "columns", "errors", "lines")
+
+    def __init__(
+        self,
+        lines: list[int],
+        rows: list[list[str]] | None = None,
+        errors: dict[int, tuple[CellError, ...]] | None = None,
+        *,
+        columns: list[list[str]] | None = None,
+    ) -> None:
+        if rows is None and columns is None:
+            raise ValueError("a batch needs its rows or its columns")
+        self.lines = lines
+        self._rows = rows
+        self.errors = errors or {}
+        # every record has one cell per column here: a reader that split a batch by
+        # column has checked that
+        self.columns = columns
+
+    @property
+    def rows(self) -> list[list[str]]:
+        if self._rows is None:
+            assert self.columns is not None
+            self._rows = [list(cells) for cells in zip(*self.columns, strict=True)]
+        return self._rows
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -62,6 +87,9 @@ class RecordBatch:
     def tail(self, start: int) -> RecordBatch:
         """The records from position ``start`` on (a resumed run skips the rest)."""
         errors = {i - start: e for i, e in self.errors.items() if i >= start}
+        if self.columns is not None and self._rows is None:
+            columns = [cells[start:] for cells in self.columns]
+            return RecordBatch(self.lines[start:], errors=errors, columns=columns)
         return RecordBatch(self.lines[start:], self.rows[start:], errors)
 
     @classmethod
@@ -177,6 +205,13 @@ class CsvSource:
         self._text = io.TextIOWrapper(
             self._raw, encoding=self.encoding, newline="", errors="strict"
         )
+        # read() splits lines itself until the first quote: then the csv module takes over
+        # (a quoted cell may hold delimiters and line breaks)
+        self._plain = True
+        self._pending: list[str] = []  # lines read ahead, with their line endings
+        self._line = 0  # the last line handed out
+        self._offset = 0  # lines before the ones the csv reader is reading
+        self._width = 0
 
     @property
     def bytes_read(self) -> int:
@@ -186,16 +221,21 @@ class CsvSource:
         first = next(self._records(), None)
         if first is None:
             raise JobFailure("empty_file", f"{self.path.name} is empty: no header row")
+        self._line = self._reader.line_num
+        self._width = len(first.cells)
         return [cell.strip().lstrip("\ufeff") for cell in first.cells]
+
+    def _start_reader(self, lines: Iterable[str], offset: int) -> None:
+        csv.field_size_limit(FIELD_SIZE_LIMIT)
+        self._reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+        self._offset = offset
 
     def _records(self) -> Iterator[Record]:
         if not hasattr(self, "_reader"):
-            csv.field_size_limit(FIELD_SIZE_LIMIT)
-            self._reader = csv.reader(self._text, delimiter=self.delimiter, strict=False)
-            self._line = 1
+            self._start_reader(self._text, 0)
         reader = self._reader
         while True:
-            start = reader.line_num + 1
+            start = self._offset + reader.line_num + 1
             try:
                 cells = next(reader)
             except StopIteration:
@@ -212,32 +252,99 @@ class CsvSource:
     def read(self, count: int) -> RecordBatch | None:
         """Up to ``count`` records (fewer once blank lines are dropped), ``None`` at the end.
 
-        The csv module reads the whole batch in C; the line each record starts on is worked
-        out afterwards from the line count, which only a quoted line break makes uneven.
+        Use either ``read`` or ``records``, after ``header``. Until the file shows a quote,
+        lines are split on the delimiter in a few C calls for the whole batch, by column;
+        after that the csv module reads the whole batch in C, and the line each record starts
+        on is worked out from the line breaks inside its quoted cells.
         """
         if not hasattr(self, "_reader"):
             self.header()
+        if self._plain:
+            batch = self._read_plain(count)
+            if self._plain:
+                return batch
+        return self._read_quoted(count)
+
+    def _read_plain(self, count: int) -> RecordBatch | None:
+        pending = self._pending
+        while len(pending) < count:
+            try:
+                more = self._text.readlines(PLAIN_BLOCK_CHARS)
+            except UnicodeDecodeError as e:
+                raise JobFailure(
+                    "unreadable_file",
+                    f"{self.path.name}: bytes near line {self._line + len(pending) + 1} are "
+                    f"not valid {self.encoding}",
+                ) from e
+            if not more:
+                break
+            pending.extend(more)
+        if not pending:
+            return None
+        taken = pending[:count]
+        del pending[:count]
+        text = "".join(taken)
+        if '"' in text:
+            # from here on the csv module reads, starting with these lines
+            self._plain = False
+            self._start_reader(chain(taken, list(pending), self._text), self._line)
+            pending.clear()
+            return None
+        first = self._line + 1
+        self._line += len(taken)
+        lines = list(range(first, first + len(taken)))
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        columns = None
+        if "\r" not in text and "\x00" not in text:
+            columns = self._split_by_column(text, taken)
+        if columns is not None:
+            return RecordBatch(lines, columns=columns)
+        # blank lines, ragged rows, a lone CR, a NUL: the csv module's reading, line by line
+        # (without quotes no record spans two lines)
+        rows = list(csv.reader(taken, delimiter=self.delimiter, strict=False))
+        return self._without_blanks(lines, rows)
+
+    def _split_by_column(self, text: str, taken: list[str]) -> list[list[str]] | None:
+        """Cells by column when every line has exactly the header's number of cells."""
+        width, delimiter = self._width, self.delimiter
+        if width < 2:
+            return None  # one column: a blank line would pass for an empty cell
+        if set(map(methodcaller("count", delimiter), taken)) != {width - 1}:
+            return None
+        body = text[:-1] if text.endswith("\n") else text
+        cells = body.replace("\n", delimiter).split(delimiter)
+        if len(cells) != len(taken) * width:
+            return None
+        return [cells[position::width] for position in range(width)]
+
+    def _read_quoted(self, count: int) -> RecordBatch | None:
         reader = self._reader
-        start = reader.line_num
+        start = self._offset + reader.line_num
         try:
             rows = list(islice(reader, count))
         except UnicodeDecodeError as e:
             raise JobFailure(
                 "unreadable_file",
-                f"{self.path.name}: bytes near line {reader.line_num + 1} are not valid "
-                f"{self.encoding}",
+                f"{self.path.name}: bytes near line {self._offset + reader.line_num + 1} are "
+                f"not valid {self.encoding}",
             ) from e
         except csv.Error as e:
             raise JobFailure(
-                "unreadable_file", f"{self.path.name} line {reader.line_num}: {e}"
+                "unreadable_file", f"{self.path.name} line {self._offset + reader.line_num}: {e}"
             ) from e
         if not rows:
             return None
-        if reader.line_num - start == len(rows):
-            lines = list(range(start + 1, reader.line_num + 1))
+        end = self._offset + reader.line_num
+        if end - start == len(rows):
+            lines = list(range(start + 1, end + 1))
         else:
             lines = _starting_lines(start, rows)
-        if min(map(len, rows)) <= 1:
+        return self._without_blanks(lines, rows)
+
+    @staticmethod
+    def _without_blanks(lines: list[int], rows: list[list[str]]) -> RecordBatch:
+        if rows and min(map(len, rows)) <= 1:
             kept = [i for i, cells in enumerate(rows) if not _blank(cells)]
             if len(kept) < len(rows):
                 lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as default
 from datetime import date, timedelta
@@ -216,20 +216,26 @@ class RowValidator:
         cell by cell. Rows of the wrong width or with reader errors go through ``check``."""
         out = CheckedRows()
         width = self.width
-        widths = set(map(len, batch.rows))
         odd: list[int] = []
-        lines, rows = batch.lines, batch.rows
-        if batch.errors or widths - {width}:
-            odd = [i for i, cells in enumerate(rows) if len(cells) != width or i in batch.errors]
-            skip = set(odd)
-            lines = [line for i, line in enumerate(lines) if i not in skip]
-            rows = [cells for i, cells in enumerate(rows) if i not in skip]
+        lines = batch.lines
+        columns: Mapping[int, Sequence[str]]
+        if batch.columns is not None and len(batch.columns) == width and not batch.errors:
+            # one cell per column in every record, by construction
+            columns = dict(enumerate(batch.columns))
+        else:
+            rows = batch.rows
+            if batch.errors or set(map(len, rows)) - {width}:
+                odd = [
+                    i for i, cells in enumerate(rows) if len(cells) != width or i in batch.errors
+                ]
+                skip = set(odd)
+                lines = [line for i, line in enumerate(lines) if i not in skip]
+                rows = [cells for i, cells in enumerate(rows) if i not in skip]
+            columns = {p: list(map(itemgetter(p), rows)) for p in set(self.positions)}
         problems: dict[int, list[RejectedRow]] = {}
-        if rows:
+        if lines:
             values = [
-                self._check_column(
-                    column, list(map(itemgetter(column.position), rows)), lines, problems
-                )
+                self._check_column(column, columns[column.position], lines, problems)
                 for column in self._columns
             ]
             out.valid = list(zip(lines, *values, strict=True))

@@ -202,6 +202,10 @@ BATCH_CASES = {
     "blank lines and one column": "a\n1\n\n   \n2\n\n3\n",
     "empty quoted lines": 'a,b\n1,"\n\n\n"\n2,x\n',
     "no final newline": 'a,b\n1,"x\ny"\n2,z',
+    "plain, then a quote": 'a,b\n1,2\n3,4\n5,6\n7,"q\nr"\n8,9\n',
+    "plain crlf, blank and ragged lines": "a,b\r\n1,2\r\n\r\n3,4,5\r\n6\r\n7,8\r\n",
+    "plain, a lone cr and a nul": "a,b\n1,2\r3,4\n5,\x006\n7,8",
+    "plain with spaces and empty cells": "a,b,c\n ,x y, \n,,\n1, 2 ,3\n",
 }
 
 
