@@ -566,7 +566,7 @@ def _machine(state: State) -> dict[str, Any]:
         "platform": platform.platform(),
         "postgres": state.psql.value("SHOW server_version"),
         "embedded_servers": state.servers.embedded,
-        "import_chunk_size": int(os.environ.get("DM_IMPORT_CHUNK_SIZE") or 1000),
+        "import_chunk_size": int(os.environ.get("DM_IMPORT_CHUNK_SIZE") or 10000),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 

@@ -10,7 +10,7 @@
 | DM_DATA_DIR              | .dm                     | embedded servers' data and local files    |
 | DM_IMPORTS_ROOT          | <data dir>/imports      | ``file_path`` of jobs is confined here    |
 | DM_BUS_PREFIX            | dm                      | subject and stream name prefix            |
-| DM_IMPORT_CHUNK_SIZE     | 1000                    | rows per committed chunk                  |
+| DM_IMPORT_CHUNK_SIZE     | 10000                   | rows per committed chunk                  |
 | DM_EXPORT_CHUNK_SIZE     | 1000                    | rows per export fetch                     |
 | DM_MAX_FILE_SIZE         | 104857600               | bytes; larger uploads answer 413          |
 | DM_ALLOWED_FORMATS       | csv,json,jsonl,xlsx     | comma separated                           |
@@ -50,7 +50,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = ".dm"
     imports_root: str = ""
     bus_prefix: str = "dm"
-    import_chunk_size: int = 1000
+    import_chunk_size: int = 10000
     export_chunk_size: int = 1000
     max_file_size: int = 100 * 1024 * 1024
     allowed_formats: tuple[str, ...] = ("csv", "json", "jsonl", "xlsx")
