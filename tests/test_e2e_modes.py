@@ -23,7 +23,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     # a small upload limit, so the 413 is tested without a big file
-    async with system(servers, tmp_path_factory.mktemp("modes"), max_file_size=400_000) as s:
+    async with system(
+        servers, tmp_path_factory.mktemp("modes"), max_file_size=400_000, import_chunk_size=1000
+    ) as s:
         yield s
 
 

@@ -134,7 +134,7 @@ class ChunkLoader:
         """What ``load`` would do, without writing the target: new rows, changed rows with
         their changed fields, unchanged, skipped and rejected (dry run)."""
         result = ChunkResult()
-        rows = await self._stage_rows(conn, rows, result)
+        rows = await self._stage_rows(conn, self._drop_duplicates(rows, result), result)
         if not rows:
             return result
         await self._reject_seen(conn, result)
@@ -172,14 +172,16 @@ class ChunkLoader:
         result: ChunkResult,
         *,
         clashes: bool = True,
+        emptied: bool = True,
     ) -> Sequence[Row]:
-        """COPY the chunk into the staging table and take out, as rejected rows, what the
-        table would refuse: duplicates in the chunk, missing references, clashing keys."""
-        kept = self._drop_duplicates(rows, result)
+        """COPY the chunk (without in-file duplicates) into the staging table and take out,
+        as rejected rows, what the table would refuse: missing references, clashing keys.
+        ``emptied``: a commit has emptied the staging table since it was last filled."""
+        kept = rows
         if not kept:
             return kept
-        # empty already after a commit; inside one long all-or-nothing transaction it is not
-        await conn.execute(f"TRUNCATE {self.stage}")
+        if not emptied:  # inside one long all-or-nothing transaction
+            await conn.execute(f"TRUNCATE {self.stage}")
         await conn.copy_records_to_table(self.stage, records=kept, columns=["_row", *self.columns])
         await self._resolve_lookups(conn)
         await self._reject_missing_references(conn, result)
@@ -257,7 +259,7 @@ class ChunkLoader:
         before = len(result.rejected)
         # the insert itself meets the unique keys, which spares a join per unique column on
         # every chunk; only a refused or short insert looks for clashing rows
-        rows = await self._stage_rows(conn, rows, result, clashes=False)
+        rows = await self._stage_rows(conn, rows, result, clashes=False, emptied=counted)
         if not rows:
             return result
         staged = len(rows) - (len(result.rejected) - before)
