@@ -3,9 +3,9 @@
 python-calamine reads the cell values (cached formula results, dates from the cell formats,
 the 1904 date system). It hands back error cells and formulas without a stored result as empty
 strings, though, and an empty cell is NULL downstream: so the sheet's XML is also scanned,
-streamed, for those cells, and they become cell errors instead of silent NULLs. Only a row with
-an empty cell can hold one, so the scan waits for the first such row (a sheet with every cell
-filled is never scanned), and is skipped when a quick byte search shows the sheet has neither.
+streamed, for those cells, and they become cell errors instead of silent NULLs. The scan runs
+in a thread while calamine parses (which releases the GIL), so it costs little time, and expat
+parses only the runs of rows where a quick byte search finds a formula or an error cell.
 
 calamine loads the chosen sheet whole (python-calamine has no lazy reader: iter_rows walks the
 parsed sheet), so memory grows with the sheet, about what calamine alone needs; rows are turned
@@ -22,7 +22,7 @@ import re
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -50,7 +50,7 @@ _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 # an <f> element (maybe namespace-prefixed) or an error-typed cell; few plain byte searches,
 # since a regex over a sheet's whole XML costs more than calamine's own parse. A false hit
-# (<firstHeader>) only costs the full scan.
+# (<firstHeader>, a cell's text) only costs parsing that run of rows.
 _MARKERS = (b"<f", b":f", b't="e"', b"t='e'")
 _CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 _ROW_END = b"</row>"
@@ -90,6 +90,9 @@ def _bool_text(value: bool) -> str:
     return "true" if value else "false"
 
 
+_EXACT = 2.0**53
+
+
 def _float_text(value: float) -> str:
     # below 2^53 an integral float is an exact integer; above, its digits are not all real,
     # so keep the float form and let identifier columns reject it instead of storing noise
@@ -106,7 +109,6 @@ def _duration_text(value: dt.timedelta) -> str:
     return f"{sign}{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
-_EXACT = 2.0**53
 # the text of each type calamine returns, found by its exact type: one dict probe per cell
 # instead of a chain of isinstance tests (bool before int, datetime before date for the
 # subclass fallback in cell_text)
@@ -222,7 +224,7 @@ class _SpecialCells:
         start = run.find(b"<row")
         if start < 0 or not any(marker in run for marker in _MARKERS):
             # rows without r are numbered by counting, even those not parsed
-            pass
+            self._row += run.count(b"<row")
             return
         self.parse(io.BytesIO(b""), b"<rows>" + run[start:] + b"</rows>")
 
@@ -304,9 +306,10 @@ class XlsxSource:
             self.sheet_name = self._choose(sheet)
             # calamine parses the sheet without holding the GIL: scan its XML meanwhile
             pool = ThreadPoolExecutor(1, thread_name_prefix="xlsx-scan")
-            self._special: Future[dict[tuple[int, int], _Special]] = pool.submit(self._scan_special)
+            scan = pool.submit(self._scan_special)
             pool.shutdown(wait=False)
             self._sheet: CalamineSheet = self._book.get_sheet_by_name(self.sheet_name)
+            self._special = scan.result()
         except CalamineError as e:
             self.close()
             raise JobFailure("unreadable_file", f"{path.name}: cannot read sheet: {e}") from e
@@ -354,10 +357,6 @@ class XlsxSource:
                 hidden = "" if meta.visible == SheetVisibleEnum.Visible else "hidden "
                 self.ignored_sheets.append(f"{hidden}sheet {meta.name!r}")
         return chosen
-
-    def _specials(self) -> dict[tuple[int, int], _Special]:
-        """The sheet's error cells and uncached formulas, by (row, column)."""
-        return self._special.result()
 
     def _scan_special(self) -> dict[tuple[int, int], _Special]:
         with zipfile.ZipFile(self.path) as archive:
@@ -443,12 +442,11 @@ class XlsxSource:
     def _columns_with_data(self, columns: list[int]) -> set[int]:
         """Which of ``columns`` hold a value below the header (a second pass, only when needed)."""
         found: set[int] = set()
-        special = self._specials()
         for number, row in self._rows():
             if number <= self.header_row:
                 continue
             for i in columns:
-                if i < len(row) and (row[i] != "" or (number, i + self._col0) in special):
+                if i < len(row) and (row[i] != "" or (number, i + self._col0) in self._special):
                     found.add(i)
         return found
 
@@ -460,6 +458,7 @@ class XlsxSource:
         # every column is kept (the usual case) a row needs no picking
         every = keep == list(range(self._width))
         text = _TEXT
+        special = self._special
         rows = enumerate(self._sheet.iter_rows(), 1)
         # the hot loop: no nested generators, no call for a string cell (the common one),
         # builtins mapped in C for the blank test
@@ -467,22 +466,20 @@ class XlsxSource:
             self._rows_done = number
             if not every:
                 row = [row[i] for i in keep]
-            cells = [v if type(v) is str else text[type(v)](v) for v in row]
-            # calamine gives "" for error cells and uncached formulas: only such a row can hold one
-            errors = self._errors_in(number, cells) if "" in cells else ()
+            cells = [v if type(v) is str else text[type(v)](v) for v in row]  # exact types
+            errors = self._errors_in(number, cells, special) if special else ()
             if errors or any(map(str.strip, cells)):
                 yield Record(number, cells, errors)
         self._rows_done = self._rows_total
 
-    def _errors_in(self, row: int, cells: list[str]) -> tuple[CellError, ...]:
+    def _errors_in(
+        self, row: int, cells: list[str], special: dict[tuple[int, int], _Special]
+    ) -> tuple[CellError, ...]:
         """Errors of the row's special cells, whose cells are emptied.
 
         calamine gives "" for them today; should a later version give the error text instead,
         the XML still decides, so "#N/A" never slips through as a value.
         """
-        special = self._specials()
-        if not special:
-            return ()
         errors = []
         for position, i in enumerate(self._keep):
             found = special.get((row, i + self._col0))
@@ -492,7 +489,7 @@ class XlsxSource:
         return tuple(errors)
 
     def close(self) -> None:
-        self._closed.set()  # a scan still running stops
+        self._closed.set()  # a scan still running (calamine failed) stops
         if hasattr(self, "_book"):
             self._book.close()
             del self._book
