@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import os
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from nats.js.api import ObjectMeta, ObjectMetaOptions
 
 from contracts.base import ErrorInfo
 from contracts.jobs import (
@@ -48,6 +48,11 @@ __all__ = ["ExportRunner"]
 log = get_logger(__name__)
 
 PROGRESS_EVERY_SECONDS = 0.5
+# the CSV stream: object-store chunk size (at most the server's max_payload), and the
+# pause after a COPY batch smaller than SMALL_COPY_BATCH (see _stream_csv)
+OBJECT_CHUNK_SIZE = 512 * 1024
+SMALL_COPY_BATCH = 64 * 1024
+COPY_GATHER_SECONDS = 0.001
 
 
 def _jalali_dates(row: Any) -> tuple[Any, ...]:
@@ -151,7 +156,17 @@ class ExportRunner:
     async def _stream_csv(self, query: ExportQuery, store: Any, name: str) -> int:
         """CSV straight from PostgreSQL's COPY (formulas neutralised in SQL, UTF-8 with a
         BOM) into the object store while it is produced: no temporary file, no second pass."""
-        pipe = ChunkPipe()
+        # fewer, larger chunks: each is a publish and an acknowledgement (the library's
+        # default is 128 KiB); a chunk has to fit in one NATS message (1 MiB by default)
+        chunk_size = OBJECT_CHUNK_SIZE
+        pipe = ChunkPipe(piece_size=chunk_size)
+
+        async def sink(data: bytes) -> None:
+            await pipe.feed(data)
+            if len(data) < SMALL_COPY_BATCH:
+                # asyncpg's cost is per batch it hands over, and it hands over whatever
+                # has arrived: a short pause lets COPY's output gather in the socket
+                await asyncio.sleep(COPY_GATHER_SECONDS)
 
         async def produce() -> int:
             try:
@@ -162,7 +177,7 @@ class ExportRunner:
                     status = await raw.copy_from_query(
                         query.csv_sql,
                         *query.args,
-                        output=pipe.feed,
+                        output=sink,
                         format="csv",
                         header=True,
                     )
@@ -171,10 +186,12 @@ class ExportRunner:
                 await pipe.finish()
 
         producing = asyncio.create_task(produce())
+        meta = ObjectMeta(name=name, options=ObjectMetaOptions(max_chunk_size=chunk_size))
         try:
-            await store.put(name, io.BufferedReader(pipe, buffer_size=1 << 20))
+            await store.put(name, pipe, meta=meta)
             return await producing
         except BaseException:
+            pipe.discard()  # no worker thread is left waiting on the pipe
             producing.cancel()
             with contextlib.suppress(BaseException):
                 await producing
