@@ -22,6 +22,7 @@ __all__ = [
     "JOB_STATUSES",
     "TERMINAL_STATUSES",
     "CancelJob",
+    "ChildImport",
     "CreateJob",
     "DeleteJob",
     "ExecuteJob",
@@ -79,6 +80,20 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     at: str | None = None
 
 
+class ChildImport(msgspec.Struct, frozen=True, kw_only=True):
+    """Import: the items of an array inside each JSON record become rows of ``model`` (a
+    student's ``enrollments``), loaded after their parent in the same transaction.
+
+    ``parent_key`` maps a parent field to the child field it fills (``{"student_no":
+    "student_no"}``); ``field_mapping`` maps an item's names (dotted paths reach nested
+    objects) to the child model's fields, as ``JobOptions.field_mapping`` does for the parent.
+    """
+
+    model: str
+    parent_key: dict[str, str]
+    field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     """How a job reads and loads (import) or selects and writes (export) its data.
 
@@ -99,6 +114,8 @@ class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     fields: list[str] = msgspec.field(default_factory=list)
     filters: list[ExportFilter] = msgspec.field(default_factory=list)
     order_by: list[str] = msgspec.field(default_factory=list)
+    # import of JSON and JSON Lines: array name (a dotted path) in each record → its rows
+    children: dict[str, ChildImport] = msgspec.field(default_factory=dict)
 
 
 class JobStatistics(msgspec.Struct, frozen=True, kw_only=True):

@@ -39,6 +39,7 @@ from services.core.tables import job_rejections, jobs
 from services.gateway.auth import require_principal
 from services.gateway.bus import ServiceClient, owner_of
 from services.gateway.schemas import (
+    ChildImportBody,
     FilterBody,
     JobCreateBody,
     JobOptionsBody,
@@ -133,6 +134,27 @@ def _check_filter_value(model: Model, condition: FilterBody) -> None:
             raise ClientException(detail=f"filter on {condition.field}: {e}") from e
 
 
+def _check_child(parent: Model, array: str, child: ChildImportBody) -> None:
+    """A child import names a known model, and fields that both models have."""
+    try:
+        model = get_model(child.model)
+    except UnknownModelError as e:
+        raise ClientException(detail=f"children.{array}: {e}") from e
+    if not child.parent_key:
+        raise ClientException(detail=f"children.{array}: parent_key names no field")
+    named = [
+        *((parent, name) for name in child.parent_key),
+        *((model, name) for name in child.parent_key.values()),
+        *((model, name) for name in child.field_mapping.values()),
+    ]
+    for owner, name in named:
+        if name not in owner.field_names:
+            raise ClientException(
+                detail=f"children.{array}: unknown field {name!r} of {owner.name} "
+                f"(fields: {', '.join(owner.field_names)})"
+            )
+
+
 def _check_fields(model_name: str, options: JobOptionsBody | None) -> None:
     """Every field an option names must be a field of the model (a clear 400 otherwise)."""
     if options is None:
@@ -152,6 +174,8 @@ def _check_fields(model_name: str, options: JobOptionsBody | None) -> None:
             )
     for condition in options.filters:
         _check_filter_value(model, condition)
+    for array, child in options.children.items():
+        _check_child(model, array, child)
     if options.encoding:
         try:
             codecs.lookup(options.encoding)

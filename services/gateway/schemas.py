@@ -6,7 +6,14 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["FilterBody", "JobCreateBody", "JobOptionsBody", "JobUpdateBody", "UploadResult"]
+__all__ = [
+    "ChildImportBody",
+    "FilterBody",
+    "JobCreateBody",
+    "JobOptionsBody",
+    "JobUpdateBody",
+    "UploadResult",
+]
 
 
 class FilterBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -17,9 +24,21 @@ class FilterBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     value: str | int | float | bool | list[str] | None = None
 
 
+class ChildImportBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Import of JSON / JSON Lines: an array in each record whose items become rows of
+    ``model``; ``parent_key`` maps a parent field to the child field it fills."""
+
+    model: str
+    parent_key: dict[str, str]
+    field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Import: ``mode``, ``encoding``, ``delimiter``, ``field_mapping`` (header → field).
-    Export: ``fields`` (and their order), ``filters``, ``order_by`` (``-field`` descends)."""
+    Export: ``fields`` (and their order), ``filters``, ``order_by`` (``-field`` descends).
+    ``field_mapping`` names may be dotted paths into nested JSON objects (``name.fa.first``);
+    ``children`` maps an array's name in each JSON record to the model its items load into.
+    """
 
     mode: Literal["insert", "upsert", "skip"] = "insert"
     encoding: str | None = None
@@ -35,6 +54,7 @@ class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     fields: list[str] = msgspec.field(default_factory=list)
     filters: list[FilterBody] = msgspec.field(default_factory=list)
     order_by: list[str] = msgspec.field(default_factory=list)
+    children: dict[str, ChildImportBody] = msgspec.field(default_factory=dict)
 
 
 class ScheduleBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,10 +1,8 @@
 """Streamed JSON reading: an array of objects, or JSON Lines, one record per object.
 
 Neither file is read whole: ijson walks the array one item at a time and JSON Lines are read
-line by line. Numbers never pass through float, so an integer beyond 2^53 keeps every digit and
-"12.50" keeps its trailing zero. A number written with an exponent (9.999001234567891e15, 1e19)
-keeps the exponent in its text: it came from a float, its digits past the 17th are not real,
-and rendering it as plain digits would let it pass as an exact identifier.
+line by line. Numbers never pass through float (see ``json_values``). A job that maps dotted
+names reads nested records through ``nested.PathReader``.
 """
 
 from __future__ import annotations
@@ -17,73 +15,18 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import ijson  # type: ignore[import-untyped]
-import msgspec
 
 from services.importer.csv_source import CellError, Record
 from services.importer.errors import JobFailure
+from services.importer.json_values import MAX_VALUE_SHOWN, cell_text, compact, type_name
+from services.importer.nested import NestedLayout, PathReader, nested_header
 
 __all__ = ["JsonLinesSource", "JsonSource", "cell_text"]
 
-MAX_VALUE_SHOWN = 200
 # Items that are not objects before the first object are held back until the header is known;
 # past this many the file is clearly not a list of records
 MAX_LEADING_NON_OBJECTS = 1000
 _WHITESPACE = b" \t\r\n"
-
-
-# json.dumps cannot write a Decimal as a number; msgspec can, without going through float
-_ENCODER = msgspec.json.Encoder(decimal_format="number")
-
-
-def _compact(value: object) -> str:
-    text = _ENCODER.encode(value).decode("utf-8")
-    return text if len(text) <= MAX_VALUE_SHOWN else text[:MAX_VALUE_SHOWN] + "…"
-
-
-def _decimal_text(value: Decimal) -> str:
-    # Both ijson and json.loads(parse_int=int) give int for plain integers, so a Decimal with a
-    # non-negative exponent was written with an exponent: keep that visible (see module doc)
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < 0:
-        return format(value, "f")
-    return format(value, "e")
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"
-
-
-def cell_text(column: str, value: object, json_column: bool = False) -> str | CellError:
-    """The cell text of one JSON value, or why it has none. A nested value is kept whole,
-    as JSON text, for a column that holds JSON; anywhere else it is a clear rejection."""
-    if value is None:
-        return ""
-    if json_column and isinstance(value, dict | list):
-        return _ENCODER.encode(value).decode("utf-8")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):
-        return _decimal_text(value)
-    kind = "object" if isinstance(value, dict) else "array"
-    return CellError(
-        column,
-        _compact(value),
-        f"{column} holds a nested {kind}; map it to a JSON column or flatten it",
-    )
 
 
 def object_record(
@@ -94,7 +37,7 @@ def object_record(
         return Record(
             line,
             [],
-            (CellError(None, _compact(item), f"item is a JSON {_type_name(item)}, not an object"),),
+            (CellError(None, compact(item), f"item is a JSON {type_name(item)}, not an object"),),
         )
     cells: list[str] = []
     errors: list[CellError] = []
@@ -119,6 +62,9 @@ class _ObjectStream:
     path: Path
     known_columns: Sequence[str]
     json_columns: frozenset[str] = frozenset()
+    # set when the job reads nested records through dotted names
+    nested: NestedLayout | None = None
+    _paths: PathReader | None = None
 
     def _items(self) -> Iterator[tuple[int, object]]:
         raise NotImplementedError
@@ -140,7 +86,11 @@ class _ObjectStream:
                 )
         if first is None and not self.known_columns:
             raise JobFailure("empty_file", f"{self.path.name} holds no JSON object: no header")
-        self._header = header_of(first, self.known_columns)
+        if self.nested is None:
+            self._header = header_of(first, self.known_columns)
+        else:
+            self._header = nested_header(first, self.known_columns, self.nested)
+            self._paths = PathReader(self._header, self.nested)
 
     def header(self) -> list[str]:
         if not hasattr(self, "_header"):
@@ -159,7 +109,13 @@ class _ObjectStream:
     def _record(self, position: int, item: object) -> Record:
         if isinstance(item, _LineProblem):
             return Record(position, [], (CellError(None, item.text, item.message),))
+        if self._paths is not None:
+            return self._paths.record(position, item, self._where(position))
         return object_record(position, item, self._header, self.json_columns)
+
+    def _where(self, position: int) -> str:
+        """The JSONPath of the record at ``position``, for messages about its values."""
+        raise NotImplementedError
 
 
 class _CountingReader:
@@ -184,8 +140,10 @@ class JsonSource(_ObjectStream):
         *,
         known_columns: Sequence[str] = (),
         json_columns: Sequence[str] = (),
+        nested: NestedLayout | None = None,
     ) -> None:
         self.json_columns = frozenset(json_columns)
+        self.nested = nested
         self.path = path
         self.known_columns = tuple(known_columns)
         self.bytes_total = path.stat().st_size
@@ -220,6 +178,9 @@ class JsonSource(_ObjectStream):
     @property
     def bytes_read(self) -> int:
         return self._reader.consumed
+
+    def _where(self, position: int) -> str:
+        return f"$[{position - 1}]"  # the record's 0-based index in the top-level array
 
     def _items(self) -> Iterator[tuple[int, object]]:
         reader = self._reader
@@ -265,8 +226,10 @@ class JsonLinesSource(_ObjectStream):
         *,
         known_columns: Sequence[str] = (),
         json_columns: Sequence[str] = (),
+        nested: NestedLayout | None = None,
     ) -> None:
         self.json_columns = frozenset(json_columns)
+        self.nested = nested
         self.path = path
         self.known_columns = tuple(known_columns)
         self.bytes_total = path.stat().st_size
@@ -277,6 +240,9 @@ class JsonLinesSource(_ObjectStream):
     def bytes_read(self) -> int:
         # tell() is not allowed while iterating a file's lines, so count them
         return self._bytes_read
+
+    def _where(self, position: int) -> str:
+        return "$"  # each line is a document of its own; the row number is its line
 
     def _items(self) -> Iterator[tuple[int, object]]:
         for number, raw in enumerate(self._raw, start=1):
@@ -304,7 +270,7 @@ class JsonLinesSource(_ObjectStream):
             return _LineProblem(shown, f"line {number} is not valid JSON: {e}")
         if not isinstance(value, dict):
             return _LineProblem(
-                shown, f"line {number} holds a JSON {_type_name(value)}, not an object"
+                shown, f"line {number} holds a JSON {type_name(value)}, not an object"
             )
         return value
 

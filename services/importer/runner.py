@@ -46,6 +46,7 @@ from services.core.jobs.worker_app import RunnerParts
 from services.core.logs import get_logger
 from services.core.storage import StorageError, open_job_file
 from services.core.tables import events
+from services.importer.children import ChildImports
 from services.importer.csv_source import RecordBatch
 from services.importer.errors import JobFailure
 from services.importer.loader import ChunkLoader, ChunkResult
@@ -75,6 +76,8 @@ class RunContext:
     bytes_total: int = 0
     last_progress: float = 0.0
     run_started: datetime | None = None
+    # the job's child arrays (JobOptions.children), loaded after each chunk's parents
+    children: ChildImports | None = None
 
 
 @dataclass(slots=True)
@@ -89,6 +92,8 @@ class _Batch:
     rows: int = 0
     last_record: int = 0
     bytes_read: int = 0
+    # children refused while loading, under their parents' rows (not counted as rows)
+    child_rejected: list[RejectedRow] = field(default_factory=list)
     _cells: dict[int, list[str]] | None = None
 
     def add(self, records: RecordBatch, checked: CheckedRows) -> None:
@@ -244,9 +249,12 @@ class JobRunner:
                 model, source.header(), opts.field_mapping, opts, source_format=ctx.job.format
             )
             loader = ChunkLoader(model, validator.fields, opts.mode)
+            ctx.children = ChildImports.of(validator, opts, ctx.job.format)
             async with self.engine.connect() as conn:
                 raw = await self._driver(conn)
                 await loader.prepare(raw)
+                if ctx.children is not None:
+                    await ctx.children.prepare(raw)
                 await conn.commit()
                 try:
                     if opts.all_or_nothing and not opts.dry_run:
@@ -260,6 +268,8 @@ class JobRunner:
                     with contextlib.suppress(Exception):
                         await conn.rollback()
                         await loader.drop(await self._driver(conn))
+                        if ctx.children is not None:
+                            await ctx.children.drop(await self._driver(conn))
         finally:
             source.close()
 
@@ -314,7 +324,14 @@ class JobRunner:
         """Load the chunk and checkpoint it in one transaction."""
 
         async def write(raw: asyncpg.Connection) -> ChunkResult:
-            return await loader.load(raw, batch.valid, await self._run_started(conn, ctx))
+            started = await self._run_started(conn, ctx)
+            result = await loader.load(raw, batch.valid, started)
+            if ctx.children is not None:
+                refused = {r.row for r in result.rejected}
+                batch.child_rejected = await ctx.children.load(
+                    raw, batch.valid, refused, batch.cells, started
+                )
+            return result
 
         await self._chunk(ctx, conn, batch, write)
         self._check_threshold(ctx)
@@ -553,7 +570,9 @@ class JobRunner:
     async def _checkpoint(
         self, conn: AsyncConnection, ctx: RunContext, result: ChunkResult, batch: _Batch
     ) -> None:
-        rejected = sorted(batch.rejected + result.rejected, key=lambda r: r.row)
+        rejected = sorted(
+            batch.rejected + result.rejected + batch.child_rejected, key=lambda r: r.row
+        )
         ctx.stats = _add(ctx.stats, batch, result)
         await self._save_rejections(conn, ctx, rejected, batch)
         room = max(MAX_ERRORS_SHOWN - len(ctx.job.errors), 0)

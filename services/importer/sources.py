@@ -12,6 +12,7 @@ from services.core.catalogue import Model
 from services.importer.csv_source import CsvSource, Record, RecordBatch
 from services.importer.errors import JobFailure
 from services.importer.json_source import JsonLinesSource, JsonSource
+from services.importer.nested import mapped_header, nested_layout
 from services.importer.xlsx_source import XlsxSource
 
 __all__ = ["Source", "batch_reader", "open_source"]
@@ -34,14 +35,18 @@ def open_source(fmt: str, path: Path, model: Model, options: JobOptions) -> Sour
     """Raises ``JobFailure`` for a format the importer cannot read."""
     if fmt == "csv":
         return CsvSource(path, encoding=options.encoding, delimiter=options.delimiter)
-    known = [*model.field_names, *options.field_mapping]
+    # every field once: a mapped field under its name in the file, the others under theirs
+    known = mapped_header(model, options.field_mapping)
     # columns (by their name in the file) whose field holds JSON take nested values whole
     holds_json = {f.name for f in model.fields if f.sql_type.lower() in ("json", "jsonb")}
     json_columns = [*holds_json, *(k for k, v in options.field_mapping.items() if v in holds_json)]
+    nested = nested_layout(model, options)  # dotted names reach into nested objects
+    if nested is not None:
+        known = [*known, *(name for name in options.children if name not in known)]
     if fmt == "json":
-        return JsonSource(path, known_columns=known, json_columns=json_columns)
+        return JsonSource(path, known_columns=known, json_columns=json_columns, nested=nested)
     if fmt == "jsonl":
-        return JsonLinesSource(path, known_columns=known, json_columns=json_columns)
+        return JsonLinesSource(path, known_columns=known, json_columns=json_columns, nested=nested)
     if fmt == "xlsx":
         return XlsxSource(path, sheet=options.sheet)
     raise JobFailure("unsupported_format", f"format {fmt!r} cannot be imported")
