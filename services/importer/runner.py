@@ -58,9 +58,10 @@ __all__ = ["JobRunner", "RunContext"]
 log = get_logger(__name__)
 
 PROGRESS_EVERY_SECONDS = 0.5
-# records read and checked between two looks at the event loop, so the chunk being written
-# meanwhile keeps streaming to the database
-PIECE_ROWS = 1000
+# records read and checked between two looks at the event loop: each statement of the chunk
+# being written meanwhile waits for the next look, and PostgreSQL idles while it waits, so
+# the pieces are short (a few milliseconds)
+PIECE_ROWS = 250
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
