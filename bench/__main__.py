@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bench.run import BENCH, Options, run
+from bench.run import BENCH, SECTIONS, Options, run
 
 QUICK = (20_000, 60_000, 5_000)
 
@@ -31,15 +31,36 @@ def _parse(argv: list[str] | None) -> Options:
         default=None,
         help="results file (bench/results.json; bench/data/results-quick.json with --quick)",
     )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated sections to run ({', '.join(SECTIONS)}); results go to "
+        "bench/data/results-only.json unless --output says otherwise",
+    )
     args = parser.parse_args(argv)
+    only = None
+    if args.only:
+        only = frozenset(s.strip() for s in args.only.split(",") if s.strip())
+        unknown = sorted(only - set(SECTIONS))
+        if unknown:
+            parser.error(
+                f"--only: unknown section {', '.join(unknown)} (one of {', '.join(SECTIONS)})"
+            )
     rows, big, xlsx = QUICK if args.quick else (1_000_000, 3_000_000, 100_000)
     options = Options(
         rows=args.rows or rows,
         big_rows=args.big_rows or big,
         xlsx_rows=args.xlsx_rows or xlsx,
         output=args.output
-        or (BENCH / "data" / "results-quick.json" if args.quick else BENCH / "results.json"),
+        or (
+            BENCH / "data" / "results-only.json"
+            if only
+            else BENCH / "data" / "results-quick.json"
+            if args.quick
+            else BENCH / "results.json"
+        ),
         profile=args.profile,
+        only=only,
     )
     for name in ("rows", "big_rows", "xlsx_rows"):
         if not 1 <= getattr(options, name) <= 9_999_999:

@@ -39,6 +39,7 @@ TARGET_EXPORT = 0.6
 TARGET_XLSX = 0.5
 TARGET_RSS_MB = 150.0
 TARGET_RSS_GROWTH = 1.10
+SECTIONS = ("import", "upsert", "export", "xlsx", "big", "profile")
 
 # a log file gets the whole table, not an 80-column squeeze
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
@@ -52,6 +53,13 @@ class Options:
     data_dir: Path = BENCH / "data"
     output: Path = BENCH / "results.json"
     profile: bool = False
+    # a subset of SECTIONS to run while working on one of them (None: all of them)
+    only: frozenset[str] | None = None
+
+    def runs(self, section: str) -> bool:
+        if section == "profile":
+            return self.profile or (self.only is not None and "profile" in self.only)
+        return self.only is None or section in self.only
 
 
 @dataclass
@@ -659,10 +667,16 @@ async def run(options: Options) -> int:
             log_path=options.data_dir / "logs" / "exporter.log",
         )
         await exporter.start()
-        await section_import(state, importer)
-        await section_upsert(state, importer)
-        await section_export(state, exporter)
-        await section_xlsx(state, importer)
+        if options.runs("import"):
+            await section_import(state, importer)
+        if options.runs("upsert"):
+            await section_upsert(state, importer)
+        if options.runs("export"):
+            if not options.runs("upsert"):
+                _reset_full(state)  # the export reads the full table the upsert leaves
+            await section_export(state, exporter)
+        if options.runs("xlsx"):
+            await section_xlsx(state, importer)
         await exporter.stop()
         exporter = None
         await importer.stop()
@@ -670,8 +684,9 @@ async def run(options: Options) -> int:
         # a fresh process, so its peak compares with the first one's at 1M rows
         importer = new_importer("big")
         await importer.start()
-        await section_big(state, importer)
-        if options.profile:
+        if options.runs("big"):
+            await section_big(state, importer)
+        if options.runs("profile"):
             await section_profile(state, importer)
         await importer.stop()
         importer = None

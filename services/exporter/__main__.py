@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import uvloop
 
 from services.core.logs import configure_logging
 from services.core.settings import load_settings
@@ -15,7 +15,8 @@ def main() -> None:
     if not settings.nats_url or not settings.database_url:
         raise SystemExit("dm-exporter needs DM_NATS_URL and DM_DATABASE_URL (make run sets them)")
     app, _ = build_app(settings, nats_url=settings.nats_url, database_url=settings.database_url)
-    asyncio.run(app.run())
+    # uvloop: the event loop and its sockets in C, which the COPY streams lean on
+    uvloop.run(app.run())
 
 
 if __name__ == "__main__":
