@@ -55,7 +55,7 @@ class RecordBatch:
     when the reader split them that way), and the errors of the few that have any (by
     position in the batch)."""
 
-    __slots__ = ("_rows", "columns", "errors", "lines")
+    __slots__ = ("_delimiter", "_rows", "_text", "columns", "errors", "lines")
 
     def __init__(
         self,
@@ -64,6 +64,8 @@ class RecordBatch:
         errors: dict[int, tuple[CellError, ...]] | None = None,
         *,
         columns: list[list[str]] | None = None,
+        text: str | None = None,
+        delimiter: str = ",",
     ) -> None:
         if rows is None and columns is None:
             raise ValueError("a batch needs its rows or its columns")
@@ -73,13 +75,28 @@ class RecordBatch:
         # every record has one cell per column here: a reader that split a batch by
         # column has checked that
         self.columns = columns
+        # the records' lines joined by "\n", when splitting each on the delimiter gives
+        # its cells (no quotes): a far smaller way to keep them than one string per cell
+        self._text = text
+        self._delimiter = delimiter
 
     @property
     def rows(self) -> list[list[str]]:
         if self._rows is None:
-            assert self.columns is not None
-            self._rows = [list(cells) for cells in zip(*self.columns, strict=True)]
+            if self.columns is not None:
+                self._rows = [list(cells) for cells in zip(*self.columns, strict=True)]
+            else:
+                assert self._text is not None
+                d = self._delimiter
+                self._rows = [line.split(d) for line in self._text.split("\n")]
         return self._rows
+
+    def compact(self) -> None:
+        """Keep the cells as their lines' text only, once they have been checked: a chunk
+        waiting for its write holds them just to show a rejected row's original cells."""
+        if self._text is not None:
+            self.columns = None
+            self._rows = None
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -299,7 +316,8 @@ class CsvSource:
         if "\r" not in text and "\x00" not in text:
             columns = self._split_by_column(text, taken)
         if columns is not None:
-            return RecordBatch(lines, columns=columns)
+            body = text[:-1] if text.endswith("\n") else text
+            return RecordBatch(lines, columns=columns, text=body, delimiter=self.delimiter)
         # blank lines, ragged rows, a lone CR, a NUL: the csv module's reading, line by line
         # (without quotes no record spans two lines)
         rows = list(csv.reader(taken, delimiter=self.delimiter, strict=False))

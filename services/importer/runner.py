@@ -13,6 +13,7 @@ import contextlib
 import csv
 import io
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,7 +63,21 @@ PROGRESS_EVERY_SECONDS = 0.5
 # being written meanwhile waits for the next look, and PostgreSQL idles while it waits, so
 # the pieces are short (a few milliseconds)
 PIECE_ROWS = 250
+# checked chunks that may wait for their write behind the one being written
+WRITE_AHEAD = 2
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+async def _in_turn(before: asyncio.Task[None] | None, write: Coroutine[Any, Any, None]) -> None:
+    """Run ``write`` once the write before it has finished; if that one failed, this one
+    never runs (and re-raises its error)."""
+    try:
+        if before is not None:
+            await before
+    except BaseException:
+        write.close()
+        raise
+    await write
 
 
 @dataclass(slots=True)
@@ -98,6 +113,7 @@ class _Batch:
     _cells: dict[int, list[str]] | None = None
 
     def add(self, records: RecordBatch, checked: CheckedRows) -> None:
+        records.compact()
         self.records.append(records)
         self.valid.extend(checked.valid)
         self.rejected.extend(checked.rejected)
@@ -281,11 +297,14 @@ class JobRunner:
         validator: RowValidator,
         handle: Callable[[_Batch], Coroutine[Any, Any, None]],
     ) -> None:
-        """Validate chunk N+1 while chunk N is being written: parsing is Python's work,
-        loading is the database's, so the two overlap. Commits stay strictly in order."""
+        """Validate the next chunks while earlier ones are being written: parsing is Python's
+        work, loading is the database's, so the two overlap. Up to ``WRITE_AHEAD`` checked
+        chunks wait their turn, so neither side idles while the other finishes a chunk's
+        tail (the last rows, the checkpoint, the commit). Commits stay strictly in order:
+        each chunk's write starts once the one before it has committed."""
         skip_to = ctx.job.last_row
         batch = _Batch()
-        writing: asyncio.Task[None] | None = None
+        writes: deque[asyncio.Task[None]] = deque()
         read = batch_reader(source)
         try:
             while (records := read(min(PIECE_ROWS, self.chunk_size - batch.rows))) is not None:
@@ -299,25 +318,26 @@ class JobRunner:
                 batch.add(records, validator.check_rows(records))
                 if batch.rows >= self.chunk_size:
                     batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_read
-                    if writing is not None:
-                        await writing
-                    writing = asyncio.create_task(handle(batch))
+                    while len(writes) >= WRITE_AHEAD or (writes and writes[0].done()):
+                        await writes.popleft()  # a failed chunk's error surfaces here
+                    after = writes[-1] if writes else None
+                    writes.append(asyncio.create_task(_in_turn(after, handle(batch))))
                     batch = _Batch()
                 else:
                     await asyncio.sleep(0)  # let the chunk being written make progress
                     ctx.bytes_read = source.bytes_read
                     await self._maybe_progress(ctx)
-            if writing is not None:
-                await writing
-                writing = None
+            while writes:
+                await writes.popleft()
             if batch.rows:
                 batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_total
                 await handle(batch)
         finally:
-            if writing is not None and not writing.done():
-                writing.cancel()
+            for task in writes:
+                task.cancel()
+            for task in writes:
                 with contextlib.suppress(BaseException):
-                    await writing
+                    await task
 
     async def _commit_chunk(
         self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch

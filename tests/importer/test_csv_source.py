@@ -228,3 +228,34 @@ def test_batches_carry_the_same_lines_and_cells_as_records(
     finally:
         source.close()
     assert seen == [(r.line, r.cells) for r in records]
+
+
+@pytest.mark.parametrize("name", sorted(BATCH_CASES))
+def test_a_compacted_batch_gives_back_the_same_cells(write: Path, name: str) -> None:
+    """A checked batch keeps its cells as line text while it waits for its write; the
+    cells it gives back for the error report are the ones it was read with."""
+    write.write_bytes(BATCH_CASES[name].encode())
+    source = CsvSource(write)
+    try:
+        source.header()
+        while (batch := source.read(2)) is not None:
+            before = [list(cells) for cells in batch.rows]
+            batch.compact()
+            assert batch.rows == before
+    finally:
+        source.close()
+
+
+def test_compacting_a_plain_batch_drops_its_cells(write: Path) -> None:
+    write.write_bytes(b"a;b\n1;x y\n2;\n")
+    source = CsvSource(write)
+    try:
+        source.header()
+        batch = source.read(10)
+        assert batch is not None
+        assert batch.columns is not None
+        batch.compact()
+        assert batch.columns is None
+        assert batch.rows == [["1", "x y"], ["2", ""]]
+    finally:
+        source.close()
