@@ -55,7 +55,7 @@ def open_source(fmt: str, path: Path, model: Model, options: JobOptions) -> Sour
 def batch_reader(source: Source) -> Callable[[int], RecordBatch | None]:
     """``read(count)``: the next records as one batch, ``None`` at the end. The CSV reader
     makes its batches in C; the other formats group their records."""
-    if isinstance(source, CsvSource):
+    if isinstance(source, CsvSource | XlsxSource):
         return source.read
     records = source.records()
 

@@ -38,7 +38,7 @@ from python_calamine import (
     SheetVisibleEnum,
 )
 
-from services.importer.csv_source import CellError, Record
+from services.importer.csv_source import CellError, Record, RecordBatch
 from services.importer.errors import JobFailure
 
 __all__ = ["XlsxSource"]
@@ -471,6 +471,48 @@ class XlsxSource:
             if errors or any(map(str.strip, cells)):
                 yield Record(number, cells, errors)
         self._rows_done = self._rows_total
+
+    def read(self, count: int) -> RecordBatch | None:
+        """Up to ``count`` records below the header as one batch, by column, ``None`` at the
+        end; blank rows are skipped. Use either ``read`` or ``records``.
+
+        Each column is turned into text in one pass (none at all for a column of strings,
+        the common case), and the validator takes the columns as they are. A sheet with
+        error cells or uncached formulas goes through ``records``, which reports them."""
+        if self._special:
+            if not hasattr(self, "_records"):
+                self._records = self.records()
+            found = list(islice(self._records, count))
+            return RecordBatch.of(found) if found else None
+        if not hasattr(self, "_numbered"):
+            self.header()
+            self._numbered = islice(enumerate(self._sheet.iter_rows(), 1), self.header_row, None)
+        text, keep = _TEXT, self._keep
+        while part := list(islice(self._numbered, count)):
+            lines, rows = map(list, zip(*part, strict=True))
+            self._rows_done = lines[-1]
+            # calamine's rows all span the sheet's used columns, as the header row does
+            columns = [list(c) for c in zip(*rows, strict=True)]
+            if len(columns) != self._width:
+                columns = [
+                    [row[i] if i < len(row) else "" for row in rows] for i in range(self._width)
+                ]
+            cells = []
+            for i in keep:
+                column = columns[i]
+                if set(map(type, column)) != {str}:
+                    column = [v if type(v) is str else text[type(v)](v) for v in column]
+                cells.append(column)
+            joined = list(map("".join, zip(*cells, strict=True)))
+            if not all(map(str.strip, joined)):
+                filled = [i for i, t in enumerate(joined) if t.strip()]
+                if not filled:
+                    continue  # only blank rows in this part
+                lines = [lines[i] for i in filled]
+                cells = [[column[i] for i in filled] for column in cells]
+            return RecordBatch(lines, columns=cells)
+        self._rows_done = self._rows_total
+        return None
 
     def _errors_in(
         self, row: int, cells: list[str], special: dict[tuple[int, int], _Special]

@@ -13,7 +13,7 @@ from openpyxl.styles import Font
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 from openpyxl.worksheet.worksheet import Worksheet
 
-from services.importer.csv_source import Record
+from services.importer.csv_source import CellError, Record
 from services.importer.errors import JobFailure
 from services.importer.xlsx_source import XlsxSource, cell_text, column_letters
 
@@ -305,3 +305,64 @@ def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
         XlsxSource(path)
     assert e.value.code == "unreadable_file"
     assert f"decompresses to {210 * 1024 * 1024 + 11} bytes" in e.value.message
+
+
+def _mixed_workbook(tmp_path: Path) -> Path:
+    """Strings, numbers, dates, booleans, blank rows, a blank header column, an offset."""
+    wb = openpyxl.Workbook()
+    ws = sheet(wb)
+    ws["B2"], ws["C2"], ws["E2"], ws["F2"] = "id", "born", "gpa", "active"
+    rows = [
+        ("0012", dt.date(2001, 3, 4), 17.5, True),
+        (None, None, None, None),
+        ("  ", None, "", None),
+        (34, dt.datetime(1999, 1, 2, 3, 4, 5), 20, False),
+        ("x", "1402/07/15", "۱۸", None),
+    ]
+    for offset, (a, b, c, d) in enumerate(rows):
+        r = 3 + offset
+        ws.cell(r, 2, a), ws.cell(r, 3, b), ws.cell(r, 5, c), ws.cell(r, 6, d)
+    return save(wb, tmp_path, "mixed.xlsx")
+
+
+Seen = list[tuple[int, list[str], tuple[CellError, ...]]]
+
+
+def _batched(path: Path, size: int, **options: str | int) -> Seen:
+    source = XlsxSource(path, **options)  # type: ignore[arg-type]
+    try:
+        source.header()
+        seen: Seen = []
+        while (batch := source.read(size)) is not None:
+            assert 0 < len(batch) <= size
+            seen.extend(
+                (line, cells, batch.errors.get(i, ()))
+                for i, (line, cells) in enumerate(zip(batch.lines, batch.rows, strict=True))
+            )
+        assert source.bytes_read == source.bytes_total
+        return seen
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("size", [1, 2, 1000])
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("mixed", {"header_row": 2}),
+        ("C11_xlsx_phantom_rows.xlsx", {}),
+        ("C12_xlsx_date_serials.xlsx", {}),
+        ("C14_xlsx_formulas_cached_values.xlsx", {}),
+        ("C16_xlsx_hidden_first_sheet.xlsx", {}),
+        ("C34_xlsx_excel_error_cells.xlsx", {}),
+    ],
+)
+def test_batches_by_column_match_records(
+    tmp_path: Path, name: str, options: dict[str, str | int], size: int
+) -> None:
+    """``read`` builds batches column by column; it must agree with ``records`` record for
+    record: lines, cell texts, blank rows skipped, cell errors kept."""
+    path = _mixed_workbook(tmp_path) if name == "mixed" else ODD / name
+    _, records, _ = read_all(path, **options)
+    assert records, "the workbook has data rows"
+    assert _batched(path, size, **options) == [(r.line, r.cells, r.errors) for r in records]
