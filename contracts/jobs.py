@@ -114,6 +114,10 @@ class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     fields: list[str] = msgspec.field(default_factory=list)
     filters: list[ExportFilter] = msgspec.field(default_factory=list)
     order_by: list[str] = msgspec.field(default_factory=list)
+    # export to CSV: text starting like a formula (= + - @ tab CR) gets a leading apostrophe
+    # so a spreadsheet shows it instead of running it; off for files that programs read
+    # (and that are imported again), where the apostrophe would become part of the value
+    escape_formulas: bool = True
     # import of JSON and JSON Lines: array name (a dotted path) in each record → its rows
     children: dict[str, ChildImport] = msgspec.field(default_factory=dict)
 

@@ -289,3 +289,33 @@ async def test_an_xlsx_export_imports_back_unchanged(
     assert final["status"] == "completed", final["error_message"]
     stats = final["statistics"]
     assert stats["rows_unchanged"] == COUNT, (stats, final["changes"][:3], final["errors"][:3])
+
+
+async def test_a_csv_export_without_formula_escapes_imports_back_unchanged(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    """For files read by programs: no apostrophe, so importing the file again finds every
+    record unchanged (with the apostrophe, row 7's last name would read as changed)."""
+    data = _export(client, stack, "csv", escape_formulas=False)
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert {r["username"]: r for r in rows}["p0000007"]["last_name"] == (
+        '=HYPERLINK("http://evil.example","click")'
+    )
+    path = tmp_path / "roundtrip.csv"
+    path.write_bytes(data)
+    final = _run(
+        client,
+        stack,
+        "alice",
+        {
+            "title": "back",
+            "job_type": "import",
+            "model_name": "users.User",
+            "format": "csv",
+            "file_path": upload(client, stack, "alice", path),
+            "options": {"mode": "upsert", "dry_run": True},
+        },
+    )
+    assert final["status"] == "completed", final["error_message"]
+    stats = final["statistics"]
+    assert stats["rows_unchanged"] == COUNT, (stats, final["changes"][:3], final["errors"][:3])

@@ -44,6 +44,14 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         ),
     )
     p.add_argument("--order-by", metavar="A,-B", help="sort by these fields; -FIELD descends")
+    p.add_argument(
+        "--no-escape-formulas",
+        dest="escape_formulas",
+        action="store_false",
+        default=None,
+        help="CSV: keep text starting with = + - @ as it is (no leading apostrophe), for "
+        "files read by programs rather than spreadsheets",
+    )
     p.set_defaults(func=run)
 
 
@@ -59,6 +67,8 @@ def build_export_options(args: argparse.Namespace) -> dict[str, Any]:
     order_by = parse_order_by(args.order_by)
     if order_by:
         options["order_by"] = order_by
+    if getattr(args, "escape_formulas", None) is not None:
+        options["escape_formulas"] = args.escape_formulas
     return options
 
 

@@ -41,11 +41,11 @@ _FORMULA_SQL = (
 _ISO_UTC = '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\''
 
 
-def _csv_column(model: Model, name: str) -> str:
+def _csv_column(model: Model, name: str, escape_formulas: bool) -> str:
     col = _q(name)
     sql_type = model.field(name).sql_type.lower()
     if sql_type.startswith(_TEXT_TYPES):
-        return _FORMULA_SQL.format(c=col)
+        return _FORMULA_SQL.format(c=col) if escape_formulas else col
     if sql_type == "boolean":
         return f"CASE WHEN {col} THEN 'true' WHEN NOT {col} THEN 'false' END AS {col}"
     if sql_type.startswith("timestamp"):
@@ -81,7 +81,12 @@ def _condition(model: Model, f: ExportFilter, args: list[object]) -> str:
 
 
 def build_query(
-    model: Model, fields: Sequence[str], filters: Sequence[ExportFilter], order_by: Sequence[str]
+    model: Model,
+    fields: Sequence[str],
+    filters: Sequence[ExportFilter],
+    order_by: Sequence[str],
+    *,
+    escape_formulas: bool = True,
 ) -> ExportQuery:
     """Raises ``ExportFailure`` naming an unknown field."""
     columns = [_field(model, f, "fields") for f in fields] or list(model.field_names)
@@ -102,5 +107,7 @@ def build_query(
         sql=f"SELECT {select} {tail}",
         count_sql=f"SELECT count(*) FROM {table} WHERE {where}",
         args=args,
-        csv_sql=f"SELECT {', '.join(_csv_column(model, c) for c in columns)} {tail}",
+        csv_sql=(
+            f"SELECT {', '.join(_csv_column(model, c, escape_formulas) for c in columns)} {tail}"
+        ),
     )

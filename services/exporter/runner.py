@@ -136,7 +136,9 @@ class ExportRunner:
         except UnknownModelError as e:
             raise ExportFailure("unknown_model", str(e)) from e
         opts = job.options
-        query = build_query(model, opts.fields, opts.filters, opts.order_by)
+        query = build_query(
+            model, opts.fields, opts.filters, opts.order_by, escape_formulas=opts.escape_formulas
+        )
         name = self._object_name(job, cmd)
         store = await self.js.object_store(self.subjects.object_store)
         if job.format == "csv" and opts.calendar != "jalali":
@@ -205,7 +207,13 @@ class ExportRunner:
         return f"exports/{job.id}/{base}-{stamp}-{cmd.run_id[:8]}.{job.format}"
 
     async def _write(self, job: JobState, cmd: ExecuteJob, query: ExportQuery, path: Path) -> int:
-        writer = open_writer(job.format, path, query.columns, job.options.time_zone)
+        writer = open_writer(
+            job.format,
+            path,
+            query.columns,
+            job.options.time_zone,
+            escape_formulas=job.options.escape_formulas,
+        )
         to_jalali = job.options.calendar == "jalali"
         written = 0
         last = 0.0

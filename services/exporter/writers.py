@@ -30,7 +30,7 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def _as_text(value: Any) -> str:
+def _as_text(value: Any, escape_formulas: bool = True) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -38,7 +38,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, str):
-        return neutralise(value)
+        return neutralise(value) if escape_formulas else value
     return str(value)
 
 
@@ -49,13 +49,15 @@ class RowWriter(Protocol):
 
 
 class CsvWriter:
-    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+    def __init__(self, path: Path, columns: Sequence[str], escape_formulas: bool = True) -> None:
         self._file = open(path, "w", newline="", encoding="utf-8-sig")  # noqa: SIM115
         self._writer = csv.writer(self._file)
         self._writer.writerow(columns)
+        self._escape = escape_formulas
 
     def write(self, row: Sequence[Any]) -> None:
-        self._writer.writerow([_as_text(v) for v in row])
+        escape = self._escape
+        self._writer.writerow([_as_text(v, escape) for v in row])
 
     def close(self) -> None:
         self._file.close()
@@ -148,7 +150,18 @@ _WRITERS: dict[str, type[CsvWriter | JsonLinesWriter | JsonWriter | XlsxWriter]]
 }
 
 
-def open_writer(fmt: str, path: Path, columns: Sequence[str], zone: str = "UTC") -> RowWriter:
+def open_writer(
+    fmt: str,
+    path: Path,
+    columns: Sequence[str],
+    zone: str = "UTC",
+    *,
+    escape_formulas: bool = True,
+) -> RowWriter:
+    """``escape_formulas`` applies to CSV: an XLSX string cell is never run as a formula,
+    and JSON is not opened by spreadsheets."""
     if fmt == "xlsx":
         return XlsxWriter(path, columns, zone)
+    if fmt == "csv":
+        return CsvWriter(path, columns, escape_formulas)
     return _WRITERS[fmt](path, columns)

@@ -35,8 +35,9 @@ class ChildImportBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Import: ``mode``, ``encoding``, ``delimiter``, ``field_mapping`` (header → field).
-    Export: ``fields`` (and their order), ``filters``, ``order_by`` (``-field`` descends).
-    ``field_mapping`` names may be dotted paths into nested JSON objects (``name.fa.first``);
+    Export: ``fields`` (and their order), ``filters``, ``order_by`` (``-field`` descends),
+    ``escape_formulas`` (CSV: an apostrophe before text starting with = + - @ tab CR, on by
+    default; off for files that programs read). ``field_mapping`` names may be dotted paths into nested JSON objects (``name.fa.first``);
     ``children`` maps an array's name in each JSON record to the model its items load into.
     """
 
@@ -54,6 +55,7 @@ class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     fields: list[str] = msgspec.field(default_factory=list)
     filters: list[FilterBody] = msgspec.field(default_factory=list)
     order_by: list[str] = msgspec.field(default_factory=list)
+    escape_formulas: bool = True
     children: dict[str, ChildImportBody] = msgspec.field(default_factory=dict)
 
 

@@ -161,6 +161,10 @@ def test_export_fields_filters_and_order() -> None:
     }
 
 
+def test_export_without_formula_escapes() -> None:
+    assert build_export_options(export_args("--no-escape-formulas")) == {"escape_formulas": False}
+
+
 def test_filter_needs_three_values(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         export_args("--filter", "role", "eq")

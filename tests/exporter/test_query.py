@@ -46,3 +46,7 @@ async def test_csv_rows_sort_by_the_stored_values_not_the_neutralised_text(
     assert csv_order == stored_order
     neutralised = {r["username"]: r["last_name"] for r in await conn.fetch(query.csv_sql)}
     assert (neutralised["u0"], neutralised["u2"], neutralised["u3"]) == ("'\tb", "'=c", "d")
+    # without formula escapes (files for programs) the CSV form is the stored text
+    plain = build_query(MODEL, ["username", "last_name"], [], ["last_name"], escape_formulas=False)
+    kept = {r["username"]: r["last_name"] for r in await conn.fetch(plain.csv_sql)}
+    assert [kept[f"u{i}"] for i in range(len(names))] == names
