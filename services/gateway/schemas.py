@@ -37,8 +37,9 @@ class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Import: ``mode``, ``encoding``, ``delimiter``, ``field_mapping`` (header → field).
     Export: ``fields`` (and their order), ``filters``, ``order_by`` (``-field`` descends),
     ``escape_formulas`` (CSV: an apostrophe before text starting with = + - @ tab CR, on by
-    default; off for files that programs read). ``field_mapping`` names may be dotted paths into nested JSON objects (``name.fa.first``);
-    ``children`` maps an array's name in each JSON record to the model its items load into.
+    default; off for files that programs read). ``field_mapping`` names may be dotted paths
+    into nested JSON objects (``name.fa.first``); ``children`` maps an array's name in each
+    JSON record to the model its items load into.
     """
 
     mode: Literal["insert", "upsert", "skip"] = "insert"
