@@ -399,6 +399,11 @@ class JobRunner:
         work: Callable[[asyncpg.Connection], Coroutine[Any, Any, ChunkResult]],
     ) -> bool:
         async with conn.begin():
+            # a chunk's commit does not wait for its WAL to reach the disk: its rows and its
+            # checkpoint are one transaction, so a database crash loses both together and
+            # the resumed run redoes the chunk; the job's end commits durably, which flushes
+            # every chunk before it (the WAL is written in order)
+            await conn.execute(text("SET LOCAL synchronous_commit = off"))
             job = await load(conn, ctx.job.id, lock=True)
             if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
                 raise _Stop
