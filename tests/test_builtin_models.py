@@ -282,3 +282,46 @@ async def test_an_enrollment_updated_by_student_number_counts_as_updated(
     assert await db.fetchval("SELECT grade FROM enrollments_enrollment") == Decimal("19.00")
     # today: rows_updated 0, rows_unchanged 1 although the grade changed
     assert job["statistics"]["rows_updated"] == 1, job["statistics"]
+
+
+@pytest.mark.parametrize("mode", ["insert", "upsert"])
+async def test_a_composite_key_repeated_in_the_file_is_a_rejected_row(
+    settings: Settings,
+    subjects: Subjects,
+    imports_root: Path,
+    importer: None,
+    bus: tuple[Client, asyncpg.Connection],
+    mode: ImportMode,
+) -> None:
+    """Regression: a second row with the same student, course and term was counted as
+    imported (insert) or updated (upsert) while only one of them was stored."""
+    nc, db = bus
+    await _faculties_courses_and_people(nc, db, subjects, imports_root)
+    p1, p2 = person(1), person(2)
+    path = _write(
+        imports_root / f"repeated_{mode}.csv",
+        ["student", "course", "term", "grade"],
+        [
+            [p1["username"], "CE101", "1402-1", "18.5"],  # row 2
+            [p1["username"], "CE101", "1402-1", "12"],  # row 3: row 2's key again
+            [p2["username"], "CE101", "1402-1", "17"],  # row 4
+            [p2["student_number"], "CE101", "1402-1", "11"],  # row 5: row 4's student by number
+            [p1["username"], "CE101", "1402-2", "16"],  # row 6: another term
+        ],
+    )
+    job = await _load(nc, db, subjects, path, "enrollments.Enrollment", mode=mode)
+    stored = {
+        (r["student"], r["term"]): r["grade"]
+        for r in await db.fetch("SELECT * FROM enrollments_enrollment")
+    }
+    assert stored == {
+        (p1["username"], "1402-1"): Decimal("18.50"),
+        (p2["username"], "1402-1"): Decimal("17.00"),
+        (p1["username"], "1402-2"): Decimal("16.00"),
+    }
+    errors = _errors_by_row(job)
+    assert set(errors) == {3, 5}
+    assert all("duplicate student, course, term" in e["message"] for e in errors[3] + errors[5])
+    assert "row 2" in errors[3][0]["message"]
+    stats = job["statistics"]
+    assert (stats["rows_inserted"], stats["rows_updated"], stats["rows_rejected"]) == (3, 0, 2)

@@ -15,9 +15,10 @@ A row is a tuple: its line in the file, then its values in column order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -34,6 +35,12 @@ Row = tuple[Any, ...]
 # trying it again (a file that repeats stored keys would otherwise pay twice on every chunk)
 DIRECT_COOLDOWN_CHUNKS = 8
 _values = itemgetter(slice(1, None))
+
+
+def _parts(indexes: Sequence[int], row: Row) -> tuple[Any, ...] | None:
+    """A row's composite key, or None when a part of it is empty (refused elsewhere)."""
+    parts = tuple(row[i] for i in indexes)
+    return None if None in parts else parts
 
 
 def _db_message(error: asyncpg.PostgresError) -> str:
@@ -92,6 +99,10 @@ class ChunkLoader:
         self.unique = [c for c in model.unique_fields if c in self.columns]
         self._remembered = list(dict.fromkeys([*model.key, *self.unique]))
         self.foreign = [fk for fk in model.foreign_keys if fk.column in self.columns]
+        self._groups = self._unique_groups()
+        # a key column given by another unique field (a student by number or by username):
+        # two rows name the same key only once the staging table has resolved them
+        self._key_looked_up = any(fk.lookup and fk.column in model.key for fk in self.foreign)
         self._insert_sql = self._build_insert()
         # insert and skip on a table that stamps its rows: count instead of returning keys
         touched = model.touched_column
@@ -184,6 +195,8 @@ class ChunkLoader:
             await conn.execute(f"TRUNCATE {self.stage}")
         await conn.copy_records_to_table(self.stage, records=kept, columns=["_row", *self.columns])
         await self._resolve_lookups(conn)
+        if self._key_looked_up:
+            await self._reject_repeated_keys(conn, result)
         await self._reject_missing_references(conn, result)
         if clashes:
             await self._reject_foreign_clashes(conn, result)
@@ -397,6 +410,24 @@ class ChunkLoader:
                 )
         return returned
 
+    async def _reject_repeated_keys(self, conn: asyncpg.Connection, result: ChunkResult) -> None:
+        """Staged rows whose resolved key an earlier row of the chunk already has."""
+        same = " AND ".join(f"f.{quote_ident(c)} = s.{quote_ident(c)}" for c in self.model.key)
+        for r in await conn.fetch(
+            f"DELETE FROM {self.stage} s USING {self.stage} f WHERE {same} AND f._row < s._row "
+            f"RETURNING s._row, {self._key_sql('s')} AS key"
+        ):
+            shown = str(r["key"]).replace("\x1f", ", ")
+            result.rejected.append(
+                RejectedRow(
+                    row=r["_row"],
+                    column=self.model.key[0] if len(self.model.key) == 1 else None,
+                    value=shown,
+                    message=f"duplicate {self.key} {shown!r}: an earlier row of this file "
+                    "names the same record",
+                )
+            )
+
     async def _resolve_lookups(self, conn: asyncpg.Connection) -> None:
         """A reference given by another unique field of the referenced row (a department
         by its Persian or English name) is replaced by that row's key."""
@@ -465,40 +496,52 @@ class ChunkLoader:
         return {r["key"] for r in found}
 
     def _drop_duplicates(self, rows: Sequence[Row], result: ChunkResult) -> Sequence[Row]:
-        positions = {c: self.columns.index(c) + 1 for c in self.unique}
-        if all(self._distinct(rows, i) for i in positions.values()):
+        """Rows repeating, inside this chunk, the key (several columns together when it is
+        composite) or another unique value of an earlier row become rejected rows."""
+        groups = self._groups
+        if all(self._distinct(rows, get) for _, get in groups):
             return rows  # the usual chunk, told in C
-        seen: dict[str, dict[object, int]] = {c: {} for c in self.unique}
+        seen: dict[str, dict[object, int]] = {name: {} for name, _ in groups}
         kept: list[Row] = []
         for row in rows:
             clash = None
-            for column, index in positions.items():
-                value = row[index]
-                if value is not None and value in seen[column]:
-                    clash = (column, value, seen[column][value])
+            for name, get in groups:
+                value = get(row)
+                if value is not None and value in seen[name]:
+                    clash = (name, value, seen[name][value])
                     break
             if clash:
-                column, value, first = clash
+                name, value, first = clash
+                shown = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
                 result.rejected.append(
                     RejectedRow(
                         row=row[0],
-                        column=column,
-                        value=str(value),
-                        message=f"duplicate {column} {value!r}: "
-                        f"already in row {first} of this file",
+                        column=None if "," in name else name,
+                        value=shown,
+                        message=f"duplicate {name} {shown!r}: already in row {first} of this file",
                     )
                 )
                 continue
-            for column, index in positions.items():
-                value = row[index]
+            for name, get in groups:
+                value = get(row)
                 if value is not None:
-                    seen[column][value] = row[0]
+                    seen[name][value] = row[0]
             kept.append(row)
         return kept
 
+    def _unique_groups(self) -> list[tuple[str, Callable[[Row], object]]]:
+        """Each set of columns whose values must differ between rows, with a getter of a
+        row's value for it (a tuple for a composite key, None if any part is empty)."""
+        groups: list[tuple[str, Callable[[Row], object]]] = []
+        if len(self.model.key) > 1:
+            groups.append((", ".join(self.model.key), partial(_parts, self.key_indexes)))
+        for column in self.unique:
+            groups.append((column, itemgetter(self.columns.index(column) + 1)))
+        return groups
+
     @staticmethod
-    def _distinct(rows: Sequence[Row], index: int) -> bool:
-        values = list(map(itemgetter(index), rows))
+    def _distinct(rows: Sequence[Row], get: Callable[[Row], object]) -> bool:
+        values = list(map(get, rows))
         distinct = set(values)
         distinct.discard(None)
         return len(distinct) == len(values) - values.count(None)
