@@ -533,3 +533,31 @@ async def test_a_nul_in_the_header_fails_the_job_clearly(
     assert "gave up" not in final["error_message"]
     r = client.get(stack.api("jobs/%00/"), headers=stack.headers("alice"))
     assert r.status_code == 404
+
+
+async def test_oversized_names_and_bodies_are_refused_and_the_gateway_keeps_working(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    """Regression: an upload named with 3,000 characters made an object-store subject that
+    the NATS server refused by closing the gateway's connection, so every later upload
+    and job answered 500 until a restart; a 2 MB title was a 500 as well."""
+    h = stack.headers("alice")
+    r = client.put(stack.api(f"uploads/{'a' * 3000}.csv"), content=b"x", headers=h)
+    assert r.status_code == 400, r.text
+    assert "longer than 255 bytes" in r.text
+    base = {"job_type": "import", "model_name": "users.User", "format": "csv"}
+    r = client.post(stack.api("jobs/"), json={**base, "title": "t" * 2_000_000}, headers=h)
+    assert r.status_code == 413, r.text[:300]
+    r = client.post(stack.api("jobs/"), json={**base, "title": "t" * 201}, headers=h)
+    assert r.status_code == 400, r.text[:300]
+    assert "title" in r.text
+    r = client.post(
+        stack.api("jobs/"),
+        json={**base, "title": "t", "file_path": "upload:" + "a" * 3000},
+        headers=h,
+    )
+    assert r.status_code == 400, r.text[:300]
+    # the bus connection survived: uploading and importing still work
+    path = write_people(tmp_path / "after.csv", 900_001, 1)
+    final, _ = run_job(client, stack, "alice", path, options={"mode": "upsert"})
+    assert final["status"] == "completed", final

@@ -40,12 +40,21 @@ class FileNotAllowedError(StorageError):
     """The path leaves its root, or names something that is not a plain file."""
 
 
+# as file systems allow; a longer name would also make an object store subject that the
+# NATS server refuses by closing the connection
+MAX_FILENAME_BYTES = 255
+
+
 def safe_filename(name: str) -> str:
     base = PurePosixPath(name.replace("\\", "/")).name
     if any(ord(c) < 32 for c in base):
-        raise FileNotAllowedError(f"{name!r} has control characters in its name")
+        raise FileNotAllowedError(f"{name[:80]!r} has control characters in its name")
     if not base or base in {".", ".."}:
-        raise FileNotAllowedError(f"{name!r} is not a file name")
+        raise FileNotAllowedError(f"{name[:80]!r} is not a file name")
+    if len(base.encode("utf-8", "surrogatepass")) > MAX_FILENAME_BYTES:
+        raise FileNotAllowedError(
+            f"the file name {base[:40]!r}... is longer than {MAX_FILENAME_BYTES} bytes"
+        )
     return base
 
 

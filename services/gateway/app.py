@@ -8,6 +8,7 @@ from typing import Any
 
 import swagger_ui_bundle  # type: ignore[import-untyped]
 from litestar import Litestar, get
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -116,4 +117,19 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
         lifespan=[lifespan],
         openapi_config=openapi,
         logging_config=None,  # the service's structured logging is already in place
+        after_exception=[log_unexpected],
+    )
+
+
+async def log_unexpected(exc: Exception, scope: Any) -> None:
+    """A 500 leaves a line in the log (with its traceback); the client gets no detail.
+    Expected refusals (401, 404, 400, ...) are answers, not errors, and are not logged."""
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return
+    log.error(
+        "request failed",
+        method=scope.get("method"),
+        path=scope.get("path"),
+        error=f"{type(exc).__name__}: {exc}"[:500],
+        exc_info=exc,
     )

@@ -74,6 +74,9 @@ PUBLIC_FIELDS = (
     "last_fired_at",
 )
 
+# a job's body (title, options, schedule) is small; its file is uploaded separately
+JOB_BODY_MAX_BYTES = 256 * 1024
+
 
 def job_json(data: dict[str, Any]) -> dict[str, Any]:
     view = {k: data.get(k) for k in PUBLIC_FIELDS}
@@ -281,7 +284,7 @@ class JobController(Controller):
             ).all()
         return {"count": count, "results": [job_json(dict(r._mapping)) for r in rows]}
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, request_max_body_size=JOB_BODY_MAX_BYTES)
     async def create_job(
         self, request: Request[Any, Any, Any], principal: Principal, data: JobCreateBody
     ) -> dict[str, Any]:
@@ -318,7 +321,7 @@ class JobController(Controller):
     ) -> dict[str, Any]:
         return await load_visible_job(request.app.state.engine, job_id, principal)
 
-    @put("/{job_id:str}/")
+    @put("/{job_id:str}/", request_max_body_size=JOB_BODY_MAX_BYTES)
     async def update_job(
         self,
         request: Request[Any, Any, Any],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -14,6 +14,13 @@ __all__ = [
     "JobUpdateBody",
     "UploadResult",
 ]
+
+
+# bounds on what a client sends: a job is small, its file travels separately
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# an imports-root path or an upload's file_path (upload: + 32 hex + / + a 255-byte name)
+FilePath = Annotated[str, msgspec.Meta(max_length=1024)]
 
 
 class FilterBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -70,20 +77,20 @@ class ScheduleBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class JobCreateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    title: str
+    title: Title
     job_type: Literal["import", "export"]
-    model_name: str
+    model_name: ModelName
     format: Literal["csv", "json", "jsonl", "xlsx"]
-    file_path: str = ""
+    file_path: FilePath = ""
     options: JobOptionsBody = msgspec.field(default_factory=JobOptionsBody)
     schedule: ScheduleBody | None = None
 
 
 class JobUpdateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    title: str | None = None
-    model_name: str | None = None
+    title: Title | None = None
+    model_name: ModelName | None = None
     format: Literal["csv", "json", "jsonl", "xlsx"] | None = None
-    file_path: str | None = None
+    file_path: FilePath | None = None
     options: JobOptionsBody | None = None
     schedule: ScheduleBody | None = None
     clear_schedule: bool = False
