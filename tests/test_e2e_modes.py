@@ -151,7 +151,8 @@ async def test_error_report_has_row_reason_and_original_line(
         stack.api(f"jobs/{final['id']}/rejections/download/"), headers=stack.headers("alice")
     )
     assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/csv")
+    # regression: the charset was once given twice ("text/csv; charset=utf-8; charset=utf-8")
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
     report = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert [(x["row"], x["column"]) for x in report] == [("3", "birth_date"), ("4", "role")]
     assert "1999-13-45" in report[0]["message"]

@@ -132,7 +132,11 @@ def print_summary(console: Console, job: Job) -> None:
     rejected = int(stats.get("rows_rejected") or 0) or len(errors)
     if errors:
         shown = errors[:REJECTIONS_SHOWN]
-        console.print(f"First {len(shown)} of {rejected:,} rejected rows:", highlight=False)
+        # a row can have several errors (one per bad cell): count both, each as itself
+        rows = f"{rejected:,} row{'' if rejected == 1 else 's'} rejected"
+        console.print(
+            f"First {len(shown)} error{'' if len(shown) == 1 else 's'} ({rows}):", highlight=False
+        )
         print_rejections(console, shown)
     if rejected > REJECTIONS_SHOWN or (rejected and not errors):
         console.print(f"See all rejected rows with: dm rejections {job.get('id')}", markup=False)

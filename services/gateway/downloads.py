@@ -29,7 +29,7 @@ from services.gateway.jobs import load_visible_job
 __all__ = ["download_result"]
 
 _MEDIA = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Litestar adds "; charset=utf-8" to text types
     "json": "application/json",
     "jsonl": "application/x-ndjson",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -77,6 +77,6 @@ async def download_rejections(
     job = await load_visible_job(request.app.state.engine, job_id, principal)
     return Stream(
         _lines(request.app.state.engine, job_id, job["run_id"] or ""),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
         headers={"Content-Disposition": f'attachment; filename="rejections-{job_id}.csv"'},
     )

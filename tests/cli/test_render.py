@@ -62,10 +62,19 @@ def test_summary_shows_counters_duration_first_ten_rejections_and_hint() -> None
     assert "1,200" in out
     assert "1,188" in out
     assert "1m 02.5s" in out
-    assert "First 10 of 12 rejected rows" in out
+    assert "First 10 errors (12 rows rejected)" in out
     assert "bad9" in out
     assert "bad10" not in out
     assert "dm rejections 0f3c2a9e-1111-2222-3333-444455556666" in out
+
+
+def test_errors_and_rejected_rows_are_counted_apart() -> None:
+    """Regression: two rows with six bad cells read "First 6 of 2 rejected rows"."""
+    errors = [
+        {"row": 2 + i // 3, "column": f"c{i}", "value": "x", "message": "bad"} for i in range(6)
+    ]
+    out = render(print_summary, job(errors=errors, statistics={"rows_read": 2, "rows_rejected": 2}))
+    assert "First 6 errors (2 rows rejected)" in out
 
 
 def test_summary_without_rejections_has_no_table_or_hint() -> None:
