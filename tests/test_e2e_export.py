@@ -319,3 +319,47 @@ async def test_a_csv_export_without_formula_escapes_imports_back_unchanged(
     assert final["status"] == "completed", final["error_message"]
     stats = final["statistics"]
     assert stats["rows_unchanged"] == COUNT, (stats, final["changes"][:3], final["errors"][:3])
+
+
+def _admin(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """``dm`` admin commands, straight on the stack's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
+    env.update(DM_DATABASE_URL=stack.settings.database_url or "")
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("dm")), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_tokens_are_listed_without_secrets_and_revoked_at_once(
+    stack: Stack, client: httpx.Client
+) -> None:
+    assert _admin(stack, "users", "create", "x; drop").returncode == 1
+    created = _admin(stack, "users", "create", "carol")
+    assert created.returncode == 0, created.stderr
+    made = _admin(stack, "tokens", "create", "carol")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    h = {"Authorization": f"Bearer {token}"}
+    assert client.get(stack.api("jobs/"), headers=h).status_code == 200
+
+    listed = _admin(stack, "tokens", "list", "carol")
+    assert listed.returncode == 0, listed.stderr
+    assert token not in listed.stdout  # only its first characters
+    [line] = [row for row in listed.stdout.splitlines() if "carol" in row]
+    assert token[:8] in line
+    token_id = line.split()[0]
+
+    deactivated = _admin(stack, "users", "deactivate", "carol")
+    assert deactivated.returncode == 0, deactivated.stderr
+    assert client.get(stack.api("jobs/"), headers=h).status_code == 401
+    assert _admin(stack, "users", "activate", "carol").returncode == 0
+    assert client.get(stack.api("jobs/"), headers=h).status_code == 200
+
+    revoked = _admin(stack, "tokens", "revoke", token_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert client.get(stack.api("jobs/"), headers=h).status_code == 401
+    assert _admin(stack, "tokens", "revoke", token_id).returncode == 1  # gone already

@@ -20,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.cli.context import Context
 from services.cli.errors import EXIT_FAILED, EXIT_OK, CliError
-from services.core.auth import AuthError, create_token, create_user
+from services.core.auth import (
+    AuthError,
+    TokenInfo,
+    create_token,
+    create_user,
+    list_tokens,
+    revoke_token,
+    set_user_active,
+)
 from services.core.db import make_engine
 from services.core.migrate import migrate
 from services.core.settings import Settings
@@ -39,12 +47,23 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("name")
     p.add_argument("--superuser", action="store_true", help="sees and acts on every job")
     p.set_defaults(func=run_create_user)
+    for verb, active in (("deactivate", False), ("activate", True)):
+        what = "refuse" if not active else "accept again"
+        p = users_sub.add_parser(verb, parents=parents, help=f"{what} a user's tokens")
+        p.add_argument("name")
+        p.set_defaults(func=run_set_active, active=active)
 
     tokens = sub.add_parser("tokens", parents=parents, help="manage tokens (database access)")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", metavar="COMMAND", required=True)
     p = tokens_sub.add_parser("create", parents=parents, help="create a token for a user")
     p.add_argument("name", help="the user's name")
     p.set_defaults(func=run_create_token)
+    p = tokens_sub.add_parser("list", parents=parents, help="list tokens (never their secret)")
+    p.add_argument("name", nargs="?", help="only this user's tokens")
+    p.set_defaults(func=run_list_tokens)
+    p = tokens_sub.add_parser("revoke", parents=parents, help="revoke a token at once")
+    p.add_argument("id", type=int, help="the token's id, from dm tokens list")
+    p.set_defaults(func=run_revoke_token)
 
     p = sub.add_parser("migrate", parents=parents, help="apply database migrations")
     p.set_defaults(func=run_migrate)
@@ -141,4 +160,55 @@ def run_create_token(args: argparse.Namespace, ctx: Context) -> int:
     print(f"token for {args.name!r}; it is shown only once, store it now (e.g. DM_TOKEN):")
     # the token is the last line, on its own, so scripts can take it with `tail -n1`
     print(token, flush=True)
+    return EXIT_OK
+
+
+def _shown_time(value: object) -> str:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else "-"
+
+
+def run_list_tokens(args: argparse.Namespace, ctx: Context) -> int:
+    async def listed(engine: AsyncEngine) -> list[TokenInfo]:
+        async with engine.connect() as conn:
+            return await list_tokens(conn, args.name)
+
+    found = _run(ctx, listed)
+    if not found:
+        print("no tokens" + (f" for {args.name!r}" if args.name else ""))
+        return EXIT_OK
+    print(f"{'id':>6}  {'user':<20} {'starts with':<12} {'created':<25} last used")
+    for t in found:
+        print(
+            f"{t.id:>6}  {t.username:<20} {t.prefix + '…':<12} {_shown_time(t.created_at):<25} "
+            f"{_shown_time(t.last_used_at)}"
+        )
+    return EXIT_OK
+
+
+def run_revoke_token(args: argparse.Namespace, ctx: Context) -> int:
+    async def revoke(engine: AsyncEngine) -> TokenInfo:
+        async with engine.begin() as conn:
+            return await revoke_token(conn, args.id)
+
+    try:
+        token = _run(ctx, revoke)
+    except AuthError as e:
+        ctx.error(f"dm: {e}")
+        return EXIT_FAILED
+    print(f"revoked token {token.id} of {token.username!r} ({token.prefix}…)")
+    return EXIT_OK
+
+
+def run_set_active(args: argparse.Namespace, ctx: Context) -> int:
+    async def change(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await set_user_active(conn, args.name, active=args.active)
+
+    try:
+        _run(ctx, change)
+    except AuthError as e:
+        ctx.error(f"dm: {e}")
+        return EXIT_FAILED
+    done = "activated" if args.active else "deactivated: its tokens are refused"
+    print(f"user {args.name!r} {done}")
     return EXIT_OK

@@ -7,10 +7,12 @@ low-entropy secrets); lookups stay one indexed query per request.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from datetime import datetime
 
 import msgspec
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,13 +21,20 @@ from services.core.tables import tokens, users
 __all__ = [
     "AuthError",
     "Principal",
+    "TokenInfo",
     "authenticate",
     "create_token",
     "create_user",
     "hash_token",
+    "list_tokens",
+    "revoke_token",
+    "set_user_active",
 ]
 
 TOKEN_PREFIX = "dm_"
+# as Django's user names: letters (any script), digits and @ . + - _, so a name is safe to
+# show, to paste into a shell and to log
+USERNAME = re.compile(r"[\w.@+-]{1,150}")
 
 
 class AuthError(Exception):
@@ -49,6 +58,10 @@ async def create_user(conn: AsyncConnection, username: str, *, superuser: bool =
     name = username.strip()
     if not name:
         raise AuthError("a user needs a name")
+    if not USERNAME.fullmatch(name):
+        raise AuthError(
+            f"user name {name[:40]!r} is not allowed: use at most 150 letters, digits and @ . + - _"
+        )
     try:
         async with conn.begin_nested():
             result = await conn.execute(
@@ -86,3 +99,49 @@ async def authenticate(conn: AsyncConnection, token: str) -> Principal | None:
         return None
     await conn.execute(update(tokens).where(tokens.c.id == row[0]).values(last_used_at=func.now()))
     return Principal(user_id=row[1], username=row[2], is_superuser=row[3])
+
+
+class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A token as listed: never the token itself, only its first characters."""
+
+    id: int
+    username: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+async def list_tokens(conn: AsyncConnection, username: str | None = None) -> list[TokenInfo]:
+    """Tokens, oldest first, of one user or of everyone."""
+    query = (
+        select(
+            tokens.c.id, users.c.username, tokens.c.prefix, tokens.c.created_at,
+            tokens.c.last_used_at,
+        )
+        .join(users, users.c.id == tokens.c.user_id)
+        .order_by(tokens.c.id)
+    )  # fmt: skip
+    if username is not None:
+        query = query.where(users.c.username == username)
+    return [
+        TokenInfo(id=r[0], username=r[1], prefix=r[2], created_at=r[3], last_used_at=r[4])
+        for r in await conn.execute(query)
+    ]
+
+
+async def revoke_token(conn: AsyncConnection, token_id: int) -> TokenInfo:
+    """Delete the token (it stops working at once); raises ``AuthError`` if there is none."""
+    found = [t for t in await list_tokens(conn) if t.id == token_id]
+    if not found:
+        raise AuthError(f"no token with id {token_id} (see: dm tokens list)")
+    await conn.execute(delete(tokens).where(tokens.c.id == token_id))
+    return found[0]
+
+
+async def set_user_active(conn: AsyncConnection, username: str, *, active: bool) -> None:
+    """An inactive user's tokens are refused until the user is activated again."""
+    result = await conn.execute(
+        update(users).where(users.c.username == username).values(is_active=active)
+    )
+    if not result.rowcount:
+        raise AuthError(f"no user named {username!r}")
