@@ -140,6 +140,42 @@ async def test_error_threshold_fails_the_job(
     assert final["status"] == "completed"
 
 
+async def test_a_file_smaller_than_a_chunk_over_the_threshold_writes_nothing(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    """Regression: the share was only checked after a whole chunk's worth of rows had been
+    committed, so a small file over the limit was written (and a file of less than one
+    chunk never checked at all). The bad rows still show why."""
+    rows = [person(i) for i in range(8_100_001, 8_100_301)]  # 300 rows, chunks of 1,000
+    for row in rows[:30]:
+        row["role"] = "wizard"  # 10 % bad
+    final = _run(client, stack, _file(tmp_path / "small.csv", rows), max_error_percent=5)
+    assert final["status"] == "failed"
+    assert "more than the 5% allowed" in final["error_message"]
+    assert "was not written" in final["error_message"]
+    assert await _usernames(stack, "p81") == {}
+    stats = final["statistics"]
+    assert (stats["rows_read"], stats["rows_rejected"], stats["rows_imported"]) == (300, 30, 0)
+    assert [e["row"] for e in final["errors"]] == list(range(2, 32))
+    r = client.get(stack.api(f"jobs/{final['id']}/rejections/"), headers=stack.headers("alice"))
+    assert r.json()["count"] == 30
+
+
+async def test_the_chunk_that_tips_the_share_over_the_threshold_is_not_written(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    rows = [person(i) for i in range(8_200_001, 8_202_501)]  # chunks of 1,000: 3 of them
+    for row in rows[1_000:1_500]:
+        row["role"] = "wizard"  # the second chunk: half bad, 25 % of the rows read
+    final = _run(client, stack, _file(tmp_path / "tips.csv", rows), max_error_percent=20)
+    assert final["status"] == "failed"
+    assert "rows 1,002 to 2,001" in final["error_message"], final["error_message"]
+    stored = await _usernames(stack, "p82")
+    assert len(stored) == 1_000  # the first chunk only
+    stats = final["statistics"]
+    assert (stats["rows_read"], stats["rows_rejected"], stats["rows_imported"]) == (2000, 500, 1000)
+
+
 async def test_error_report_has_row_reason_and_original_line(
     stack: Stack, client: httpx.Client, tmp_path: Path
 ) -> None:

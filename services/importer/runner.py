@@ -354,8 +354,7 @@ class JobRunner:
                 )
             return result
 
-        await self._chunk(ctx, conn, batch, write)
-        self._check_threshold(ctx)
+        await self._chunk(ctx, conn, batch, write, threshold=True)
 
     async def _preview_chunk(
         self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
@@ -374,17 +373,24 @@ class JobRunner:
         conn: AsyncConnection,
         batch: _Batch,
         work: Callable[[asyncpg.Connection], Coroutine[Any, Any, ChunkResult]],
+        *,
+        threshold: bool = False,
     ) -> None:
         """One chunk in one transaction: stop if the run was superseded, record a requested
-        cancel, else do ``work`` and checkpoint what it did."""
+        cancel, else do ``work`` and checkpoint what it did. ``threshold``: fail the job,
+        without writing this chunk's rows, once too many rows are bad."""
         self.shutdown.check()  # a stopping worker hands the rest back before this chunk
         before = ctx.stats, ctx.job
         try:
-            cancelled = await self._chunk_transaction(ctx, conn, batch, work)
+            cancelled, too_many = await self._chunk_transaction(
+                ctx, conn, batch, work, threshold=threshold
+            )
         except BaseException:
             ctx.stats, ctx.job = before  # the chunk rolled back: so do its counters
             raise
         self.relay.poke()
+        if too_many:
+            raise JobFailure("too_many_errors", too_many)
         if cancelled:
             await self._publish_progress(ctx, "cancelled")
             raise _Stop
@@ -397,7 +403,11 @@ class JobRunner:
         conn: AsyncConnection,
         batch: _Batch,
         work: Callable[[asyncpg.Connection], Coroutine[Any, Any, ChunkResult]],
-    ) -> bool:
+        *,
+        threshold: bool = False,
+    ) -> tuple[bool, str | None]:
+        """(cancelled, why the job must fail for too many bad rows, if it must)."""
+        too_many = None
         async with conn.begin():
             # a chunk's commit does not wait for its WAL to reach the disk: its rows and its
             # checkpoint are one transaction, so a database crash loses both together and
@@ -417,25 +427,43 @@ class JobRunner:
                     statistics=ctx.stats,
                 )
                 await self._record(conn, ctx, [cancel])
+            elif threshold and ctx.job.options.max_error_percent is not None:
+                # the rows go in under a savepoint, so that a chunk that tips the share of
+                # bad rows over the limit leaves only its rejections behind
+                written = await conn.begin_nested()
+                result = await work(await self._driver(conn))
+                too_many = self._over_threshold(ctx, batch, result)
+                if too_many:
+                    await written.rollback()
+                    result = ChunkResult(rejected=result.rejected)
+                    await self._checkpoint(conn, ctx, result, batch, advance=False)
+                else:
+                    await written.commit()
+                    await self._checkpoint(conn, ctx, result, batch)
             else:
                 result = await work(await self._driver(conn))
                 await self._checkpoint(conn, ctx, result, batch)
-        return cancelled
+        return cancelled, too_many
 
-    def _check_threshold(self, ctx: RunContext, *, final: bool = False) -> None:
-        """Fail once more than the allowed share of rows is bad (checked after each chunk
-        once a chunk's worth of rows has been read, so one early bad row does not decide)."""
+    def _over_threshold(self, ctx: RunContext, batch: _Batch, result: ChunkResult) -> str | None:
+        """Why the job fails if this chunk makes more than the allowed share of rows bad.
+        Decided once a chunk's worth of rows has been read (one early bad row does not
+        decide) or at the file's last chunk, whatever its size."""
         limit = ctx.job.options.max_error_percent
-        read = ctx.stats.rows_read
-        if limit is None or not read or (read < self.chunk_size and not final):
-            return
-        share = 100.0 * ctx.stats.rows_rejected / read
-        if share > limit:
-            raise JobFailure(
-                "too_many_errors",
-                f"{share:.2f}% of the {read:,} rows read were rejected, more than the "
-                f"{limit:g}% allowed; rows committed before stay",
-            )
+        after = _add(ctx.stats, batch, result)
+        read = after.rows_read
+        last = batch.bytes_read >= ctx.bytes_total
+        if limit is None or not read or (read < self.chunk_size and not last):
+            return None
+        share = 100.0 * after.rows_rejected / read
+        if share <= limit:
+            return None
+        lines = [line for part in batch.records for line in part.lines[:1] + part.lines[-1:]]
+        where = f" (rows {min(lines):,} to {max(lines):,})" if lines else ""
+        return (
+            f"{share:.2f}% of the {read:,} rows read were rejected, more than the {limit:g}% "
+            f"allowed; the last chunk read{where} was not written, rows committed before stay"
+        )
 
     async def _all_or_nothing(
         self,
@@ -594,8 +622,16 @@ class JobRunner:
         )
 
     async def _checkpoint(
-        self, conn: AsyncConnection, ctx: RunContext, result: ChunkResult, batch: _Batch
+        self,
+        conn: AsyncConnection,
+        ctx: RunContext,
+        result: ChunkResult,
+        batch: _Batch,
+        *,
+        advance: bool = True,
     ) -> None:
+        """Record the chunk: its rejections, counters and (``advance``) where a resumed run
+        starts; a chunk that was not written keeps the last checkpoint's place."""
         rejected = sorted(
             batch.rejected + result.rejected + batch.child_rejected, key=lambda r: r.row
         )
@@ -610,7 +646,7 @@ class JobRunner:
                     **self._env(ctx.job, ctx.cmd, 0),
                     job_id=ctx.job.id,
                     run_id=ctx.cmd.run_id,
-                    last_row=batch.last_record,
+                    last_row=batch.last_record if advance else ctx.job.last_row,
                     statistics=ctx.stats,
                     rejected=[_storable_row(r) for r in rejected[:room]],
                     percent=round(100.0 * batch.bytes_read / (ctx.bytes_total or 1), 2),
