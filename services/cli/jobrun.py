@@ -48,7 +48,7 @@ def execute_and_follow(ctx: Context, client: GatewayClient, job: Job) -> Job:
     job = client.execute(job_id)
     ctx.out.print(f"job {job_id} {job.get('status', 'queued')}", highlight=False)
     try:
-        with progress_view(ctx.out) as view:
+        with progress_view(ctx.out, export=job.get("job_type") == "export") as view:
             return follow_job(client, job, view)
     except KeyboardInterrupt:
         ctx.error(

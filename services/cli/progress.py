@@ -23,7 +23,9 @@ from services.cli.follow import Snapshot
 __all__ = ["LiveProgress", "PlainProgress", "progress_view"]
 
 
-def _counts(snapshot: Snapshot) -> str:
+def _counts(snapshot: Snapshot, export: bool = False) -> str:
+    if export:
+        return f"written {snapshot.rows_imported:,}"
     return (
         f"read {snapshot.rows_read:,}  imported {snapshot.rows_imported:,}  "
         f"rejected {snapshot.rows_rejected:,}"
@@ -33,7 +35,8 @@ def _counts(snapshot: Snapshot) -> str:
 class LiveProgress:
     """A rich progress bar driven by percent, with the row counters beside it."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, export: bool = False) -> None:
+        self._export = export
         self._progress = Progress(
             TextColumn("{task.description:<9}"),
             BarColumn(),
@@ -64,15 +67,16 @@ class LiveProgress:
             self._task,
             completed=snapshot.percent,
             description=snapshot.status,
-            counts=_counts(snapshot),
+            counts=_counts(snapshot, self._export),
         )
 
 
 class PlainProgress:
     """One line per status change or 10 % step; quiet otherwise."""
 
-    def __init__(self, console: Console, *, step: float = 10.0) -> None:
+    def __init__(self, console: Console, *, step: float = 10.0, export: bool = False) -> None:
         self._console = console
+        self._export = export
         self._step = step
         self._last_status = ""
         self._last_bucket = -1
@@ -93,10 +97,13 @@ class PlainProgress:
         if snapshot.status == self._last_status and bucket == self._last_bucket:
             return
         self._last_status, self._last_bucket = snapshot.status, bucket
-        line = f"{snapshot.status:<9} {snapshot.percent:5.1f}%  {_counts(snapshot)}"
+        line = f"{snapshot.status:<9} {snapshot.percent:5.1f}%  {_counts(snapshot, self._export)}"
         # markup off: messages and values come from user files and may contain [brackets]
         self._console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def progress_view(console: Console) -> LiveProgress | PlainProgress:
-    return LiveProgress(console) if console.is_terminal else PlainProgress(console)
+def progress_view(console: Console, *, export: bool = False) -> LiveProgress | PlainProgress:
+    """An export's counters say rows written; an import's, rows read, imported, rejected."""
+    if console.is_terminal:
+        return LiveProgress(console, export=export)
+    return PlainProgress(console, export=export)

@@ -164,3 +164,12 @@ def test_dry_run_without_changes_has_no_table() -> None:
 def test_dry_run_summary_says_would_import() -> None:
     assert "would import" in render(print_summary, dry_run_job(3))
     assert "would import" not in render(print_summary, job())
+
+
+def test_export_progress_counts_rows_written() -> None:
+    """Regression: an export's progress line said "imported"."""
+    buffer = io.StringIO()
+    with progress_view(Console(file=buffer, width=80), export=True) as view:
+        view.show(Snapshot("running", 50.0, 500, 500, 0))
+    assert "written 500" in buffer.getvalue()
+    assert "imported" not in buffer.getvalue()
