@@ -135,6 +135,14 @@ def test_persian_and_arabic_indic_digits_map_to_ascii() -> None:
     assert ascii_digits("٠١٢٣٤٥٦٧٨٩") == "0123456789"
 
 
+def test_digits_of_every_other_script_map_to_ascii() -> None:
+    assert ascii_digits("０９１２") == "0912"  # full-width, from East Asian keyboards
+    assert ascii_digits("१२३") == "123"  # Devanagari
+    assert ascii_digits("৪০১") == "401"  # Bengali
+    assert ascii_digits("x²") == "x²"  # a superscript is not a decimal digit: left alone
+    assert ascii_digits("علی۱") == "علی1"  # letters stay
+
+
 def test_mixed_scripts_inside_one_value_map_digit_by_digit() -> None:
     assert ascii_digits("0912۰۰۰۰۳۸۳") == "09120000383"
     assert ascii_digits("۴۰۱١٠٠383") == "401100383"

@@ -179,3 +179,29 @@ def test_whole_column_national_ids_agree_with_the_cell_parser() -> None:
     assert national_ids(accepted) == accepted
     with pytest.raises(FieldError):
         national_ids([*accepted[:10], "1111111111"])  # a right check digit, but not an id
+
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+DEVANAGARI = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
+@pytest.mark.parametrize("digits", [FULL_WIDTH, DEVANAGARI], ids=["full-width", "devanagari"])
+def test_digits_of_other_scripts_are_stored_as_ascii(digits: dict[int, int]) -> None:
+    """Full-width or Devanagari digits (which Python's ``int`` reads but PostgreSQL and the
+    check-digit rules do not) become ASCII, whole column or cell by cell, never stored as
+    they came: before, such a national id was refused as "not 10 digits"."""
+    validator = RowValidator(get_model("users.User"), HEADER, {}, JobOptions())
+    rng = random.Random(11)
+    plain = [_draw(rng, 0.0, ragged=False) for _ in range(300)]
+    numbered = ("national_id", "student_number", "phone", "birth_date")
+    positions = [HEADER.index(name) for name in numbered]
+    rows = [
+        [cell.translate(digits) if i in positions else cell for i, cell in enumerate(cells)]
+        for cells in plain
+    ]
+    lines = list(range(2, 302))
+    expected = validator.check_rows(RecordBatch(lines, plain))
+    for batch in (RecordBatch(lines, rows), RecordBatch(lines[:1], rows[:1])):
+        checked = validator.check_rows(batch)
+        assert not checked.rejected, checked.rejected[:3]
+        assert checked.valid == expected.valid[: len(checked.valid)]

@@ -63,6 +63,8 @@ _DIGITS: Final = {
 }
 _DIGIT_TABLE: Final = str.maketrans(_DIGITS)
 _HAS_NON_ASCII_DIGIT: Final = re.compile("[\u06f0-\u06f9\u0660-\u0669\u066b]")
+# any other decimal digit (Unicode category Nd) that is not ASCII
+_OTHER_DIGIT: Final = re.compile(r"(?![0-9])\d")
 
 ARABIC_THOUSANDS: Final = "\u066c"
 # A grouped number: 1-3 leading digits, then groups of exactly three after the SAME separator,
@@ -118,14 +120,25 @@ def tidy_zwnj(text: str) -> str:
     return _ZWNJ_RUN.sub(_keep_zwnj, text)
 
 
+def _ascii_digit(match: re.Match[str]) -> str:
+    return chr(0x30 + unicodedata.decimal(match.group()))
+
+
 def ascii_digits(text: str) -> str:
-    """Map Persian (U+06F0-06F9) and Arabic-Indic (U+0660-0669) digits to ASCII, U+066B to '.'.
+    """Map Persian (U+06F0-06F9) and Arabic-Indic (U+0660-0669) digits to ASCII, U+066B to '.',
+    and so every other script's decimal digits (full-width ０-９ from East Asian keyboards,
+    Devanagari, ...), which Python's ``int`` would take but PostgreSQL and the check-digit
+    rules would not.
 
     Mixed scripts inside one value ("0912۰۰۰۰۳۸۳") are allowed and map digit by digit.
     """
-    if text.isascii() or not _HAS_NON_ASCII_DIGIT.search(text):
+    if text.isascii():
         return text
-    return text.translate(_DIGIT_TABLE)
+    if _HAS_NON_ASCII_DIGIT.search(text):
+        text = text.translate(_DIGIT_TABLE)
+    if _OTHER_DIGIT.search(text):
+        text = _OTHER_DIGIT.sub(_ascii_digit, text)
+    return text
 
 
 def drop_thousands(text: str) -> str:
