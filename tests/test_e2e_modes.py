@@ -117,6 +117,7 @@ async def test_all_or_nothing_writes_nothing_when_any_row_is_bad(
     assert final["status"] == "failed"
     assert "nothing was written" in final["error_message"]
     assert final["errors"][0]["row"] == 32
+    assert final["progress"] == 100.0  # regression: the checked file showed as 0 % read
     assert await _usernames(stack, "p7") == {}
 
     rows[30] = person(7_000_031)

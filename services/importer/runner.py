@@ -508,6 +508,7 @@ class JobRunner:
                             last_row=0,
                             statistics=ctx.stats,
                             rejected=checked.first_rejected,
+                            percent=100.0,  # the whole file was read and checked
                         )
                     ],
                 )
