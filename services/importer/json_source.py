@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
+import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +28,10 @@ __all__ = ["JsonLinesSource", "JsonSource", "cell_text"]
 # Items that are not objects before the first object are held back until the header is known;
 # past this many the file is clearly not a list of records
 MAX_LEADING_NON_OBJECTS = 1000
+# records nest a few levels (a record, an array of children, a JSON column's document)
+MAX_DEPTH = 256
+# what decides the depth: an escape pair (inside a string), a quote, a bracket
+_TOKEN = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
 _WHITESPACE = b" \t\r\n"
 
 
@@ -118,17 +124,85 @@ class _ObjectStream:
         raise NotImplementedError
 
 
+class NestingTooDeepError(Exception):
+    """The file nests arrays or objects deeper than ``MAX_DEPTH``."""
+
+
+class _DepthTracker:
+    """The exact nesting depth of JSON bytes fed in order, strings and escapes told apart
+    (a Python loop over the few bytes that matter: quotes, brackets, escape pairs)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self._carry = b""  # a backslash that ended the last chunk: its pair is in this one
+
+    def feed(self, data: bytes, offset: int) -> None:
+        data = self._carry + data
+        trailing = len(data) - len(data.rstrip(b"\\"))
+        self._carry = b"\\" if trailing % 2 else b""
+        if self._carry:
+            data = data[:-1]
+        depth, in_string = self.depth, self.in_string
+        for token in _TOKEN.findall(data):
+            if len(token) == 2:  # an escape pair: only inside strings, never structure
+                continue
+            if token == b'"':
+                in_string = not in_string
+            elif in_string:
+                continue
+            elif token in (b"[", b"{"):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise NestingTooDeepError(
+                        f"arrays or objects nest more than {MAX_DEPTH} levels deep "
+                        f"(in the bytes from {offset:,})"
+                    )
+            else:
+                depth -= 1
+        self.depth, self.in_string = depth, in_string
+
+
 class _CountingReader:
-    """Counts bytes handed to the parser, so an error can say roughly where it is."""
+    """Counts bytes handed to the parser, so an error can say roughly where it is, and
+    refuses nesting deeper than ``MAX_DEPTH``: ijson's work and memory grow with the square
+    of the depth, so 400 KB of brackets once took an importer to 23 GB.
+
+    Counting brackets per chunk (in C) bounds the depth from above, strings included; only
+    when that bound could pass the limit (deep data, or brackets in text) is the depth found
+    exactly, from the start of the file, and then followed exactly from there on."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self.consumed = raw.tell()
+        self.consumed = self._start = raw.tell()
+        self._bound = 0  # opened minus closed brackets so far, strings not told apart
+        self._exact: _DepthTracker | None = None
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)
+        if self._exact is not None:
+            self._exact.feed(data, self.consumed)
+        else:
+            opened = data.count(b"[") + data.count(b"{")
+            if self._bound + opened > MAX_DEPTH:
+                self._exact = self._exact_until(self.consumed)
+                self._exact.feed(data, self.consumed)
+            else:
+                self._bound += opened - data.count(b"]") - data.count(b"}")
         self.consumed += len(data)
         return data
+
+    def _exact_until(self, end: int) -> _DepthTracker:
+        """The exact state after the bytes already handed out (read again from disk)."""
+        tracker = _DepthTracker()
+        position = self._start
+        while position < end:
+            block = os.pread(self._raw.fileno(), min(1 << 20, end - position), position)
+            if not block:
+                break
+            tracker.feed(block, position)
+            position += len(block)
+        return tracker
 
 
 class JsonSource(_ObjectStream):
@@ -189,6 +263,10 @@ class JsonSource(_ObjectStream):
             for item in ijson.items(reader, "item", use_float=False):
                 index += 1
                 yield index, item
+        except NestingTooDeepError as e:
+            raise JobFailure(
+                "invalid_json", f"{self.path.name}: {e}; records nest a few levels at most"
+            ) from e
         except ijson.JSONError as e:
             # yajl's message is "<problem>\n<context>\n<caret>": keep the problem and context
             lines = [part.strip() for part in str(e).splitlines() if part.strip()]
@@ -268,6 +346,8 @@ class JsonLinesSource(_ObjectStream):
             return _LineProblem(shown, f"line {number} is not valid UTF-8")
         except ValueError as e:  # JSONDecodeError, or an integer too long to convert
             return _LineProblem(shown, f"line {number} is not valid JSON: {e}")
+        except RecursionError:
+            return _LineProblem(shown, f"line {number} nests arrays or objects too deeply")
         if not isinstance(value, dict):
             return _LineProblem(
                 shown, f"line {number} holds a JSON {type_name(value)}, not an object"

@@ -287,3 +287,43 @@ def test_json_lines_invalid_utf8_and_leading_bad_line(tmp_path: Path) -> None:
     assert messages[1].startswith("line 1 is not valid JSON")
     assert messages[2] == "line 2 is not valid UTF-8"
     assert source.bytes_read == source.bytes_total
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_nesting_too_deep_fails_the_file_clearly(tmp_path: Path) -> None:
+    """Regression: 200,000 nested brackets in 400 KB made ijson (whose work grows with the
+    square of the depth) take the importer to 23 GB and get it killed, over and over."""
+    path = tmp_path / "deep.json"
+    path.write_text('[{"a": 1}, {"a": ' + _deep(5_000) + "}]")
+    with pytest.raises(JobFailure) as e:
+        read_all(JsonSource(path))
+    assert e.value.code == "invalid_json"
+    assert "nest more than 256 levels" in e.value.message
+    assert "deep.json" in e.value.message
+
+
+def test_brackets_and_escapes_inside_strings_do_not_count_as_nesting(tmp_path: Path) -> None:
+    """Brackets in text add up past the quick bound, so the depth is then found exactly;
+    escaped quotes and backslashes (also split across read chunks) must not fool it."""
+    texts = ["[[[[ :-[ {{", 'say \\"[[\\" ok', "back\\\\[[[", '\\\\\\"{{{', "tail \\"]
+    records = [{"n": i, "note": texts[i % len(texts)] + "[" * (i % 7)} for i in range(20_000)]
+    records.append({"n": -1, "doc": json.loads(_deep(200))})  # deep, but under the limit
+    path = tmp_path / "brackets.json"
+    path.write_text(json.dumps(records))
+    header, got = read_all(JsonSource(path, known_columns=["doc"], json_columns=["doc"]))
+    assert header == ["n", "note", "doc"]
+    assert len(got) == len(records)
+    assert [r.cells[1] for r in got[:5]] == [r["note"] for r in records[:5]]
+    assert not any(r.errors for r in got)
+
+
+def test_a_json_lines_line_nested_too_deeply_is_a_rejected_line(tmp_path: Path) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"a": 1}\n{"a": ' + _deep(200_000) + "}\n" + '{"a": 3}\n')
+    _, got = read_all(JsonLinesSource(path))
+    assert [r.line for r in got] == [1, 2, 3]
+    assert "nests arrays or objects too deeply" in got[1].errors[0].message
+    assert got[2].cells == ["3"]
