@@ -123,8 +123,7 @@ class ExportRunner:
     async def _claim(self, cmd: ExecuteJob) -> JobState | None:
         # an export has no useful checkpoint: a resumed run writes its file afresh
         job = await claim_run(self.engine, self.subjects, cmd, self.worker, resumable=False)
-        if job is not None:
-            self.relay.poke()
+        self.relay.poke()  # a started run, or one failed for killing its worker again and again
         return job
 
     def _env(self, job: JobState, cmd: ExecuteJob, offset: int) -> dict[str, Any]:

@@ -201,8 +201,7 @@ class JobRunner:
 
     async def _claim(self, cmd: ExecuteJob) -> JobState | None:
         job = await claim_run(self.engine, self.subjects, cmd, self.worker, resumable=True)
-        if job is not None:
-            self.relay.poke()
+        self.relay.poke()  # a started run, or one failed for killing its worker again and again
         return job
 
     def _env(self, job: JobState, cmd: ExecuteJob, offset: int) -> dict[str, Any]:
