@@ -225,7 +225,7 @@ async def test_dry_run_and_all_or_nothing_see_duplicates_across_chunks(
     dry = _run(client, stack, path, dry_run=True)
     assert dry["statistics"]["rows_rejected"] == 1
     assert [(e["row"], e["column"]) for e in dry["errors"]] == [(2050, "username")]
-    assert "earlier row of this file" in dry["errors"][0]["message"]
+    assert "already in row 2 of this file" in dry["errors"][0]["message"]
     atomic = _run(client, stack, path, all_or_nothing=True)
     assert atomic["status"] == "failed", (atomic["statistics"], atomic["errors"][:3])
     assert atomic["statistics"]["rows_rejected"] == 1

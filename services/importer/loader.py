@@ -134,12 +134,16 @@ class ChunkLoader:
             f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} (_row bigint, {cols}) "
             "ON COMMIT DELETE ROWS"
         )
-        # a dry run writes nothing, so the keys of earlier chunks are remembered here to
-        # find a key repeated further down the file (kept across the chunks' commits)
+        # the keys of earlier chunks, with their rows, to find a key repeated further down
+        # the file (kept across the chunks' commits): a dry run writes nothing, and an
+        # upsert or skip may write nothing for a row whose record is already as the file says,
+        # so the table alone cannot tell a repeated key from a stored one
         seen = ", ".join(
             f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields if f.name in self._remembered
         )
-        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.seen} ({seen})")
+        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.seen} (_row bigint, {seen})")
+        key = ", ".join(quote_ident(c) for c in self.model.key)
+        await conn.execute(f"CREATE INDEX IF NOT EXISTS {self.seen}_key ON {self.seen} ({key})")
 
     async def preview(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> ChunkResult:
         """What ``load`` would do, without writing the target: new rows, changed rows with
@@ -153,27 +157,32 @@ class ChunkLoader:
             self._count_preview(r, result)
         return result
 
-    async def _reject_seen(self, conn: asyncpg.Connection, result: ChunkResult) -> None:
-        """Rows repeating a key (or another unique value) of an earlier chunk of the file."""
-        groups = [self.model.key] + [(c,) for c in self.unique if (c,) != self.model.key]
+    async def _reject_seen(
+        self, conn: asyncpg.Connection, result: ChunkResult, *, key_only: bool = False
+    ) -> None:
+        """Rows repeating a key (or, unless ``key_only``, another unique value) of an earlier
+        chunk of the file; then this chunk's keys are remembered."""
+        groups = [self.model.key]
+        if not key_only:
+            groups += [(c,) for c in self.unique if (c,) != self.model.key]
         for group in groups:
             match = " AND ".join(f"k.{quote_ident(c)} = s.{quote_ident(c)}" for c in group)
             shown = " || ', ' || ".join(f"s.{quote_ident(c)}::text" for c in group)
             name = ", ".join(group)
             for r in await conn.fetch(
                 f"DELETE FROM {self.stage} s USING {self.seen} k WHERE {match} "
-                f"RETURNING s._row, {shown} AS value"
+                f"RETURNING s._row, {shown} AS value, k._row AS first"
             ):
                 result.rejected.append(
                     RejectedRow(
                         row=r["_row"],
                         column=group[0] if len(group) == 1 else None,
                         value=r["value"],
-                        message=f"duplicate {name} {r['value']!r}: an earlier "
-                        "row of this file already has it",
+                        message=f"duplicate {name} {r['value']!r}: already in row "
+                        f"{r['first']} of this file",
                     )
                 )
-        cols = ", ".join(quote_ident(c) for c in self._remembered)
+        cols = ", ".join(["_row", *(quote_ident(c) for c in self._remembered)])
         await conn.execute(f"INSERT INTO {self.seen} ({cols}) SELECT {cols} FROM {self.stage}")
 
     async def _stage_rows(
@@ -275,6 +284,8 @@ class ChunkLoader:
         rows = await self._stage_rows(conn, rows, result, clashes=False, emptied=counted)
         if not rows:
             return result
+        if self.mode in ("upsert", "skip"):
+            await self._reject_seen(conn, result, key_only=True)
         staged = len(rows) - (len(result.rejected) - before)
         if counted and await self._insert_counted(conn, run_started, staged, result):
             return result
@@ -415,7 +426,7 @@ class ChunkLoader:
         same = " AND ".join(f"f.{quote_ident(c)} = s.{quote_ident(c)}" for c in self.model.key)
         for r in await conn.fetch(
             f"DELETE FROM {self.stage} s USING {self.stage} f WHERE {same} AND f._row < s._row "
-            f"RETURNING s._row, {self._key_sql('s')} AS key"
+            f"RETURNING s._row, {self._key_sql('s')} AS key, f._row AS first"
         ):
             shown = str(r["key"]).replace("\x1f", ", ")
             result.rejected.append(
@@ -423,7 +434,7 @@ class ChunkLoader:
                     row=r["_row"],
                     column=self.model.key[0] if len(self.model.key) == 1 else None,
                     value=shown,
-                    message=f"duplicate {self.key} {shown!r}: an earlier row of this file "
+                    message=f"duplicate {self.key} {shown!r}: row {r['first']} of this file "
                     "names the same record",
                 )
             )

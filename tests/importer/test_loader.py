@@ -97,6 +97,8 @@ async def test_upsert_counts_and_names_a_row_whose_email_is_someone_elses(
     result = await _load(conn, loader, _rows(base), await _started(conn))
     assert (result.inserted, result.updated) == (5, 0)
 
+    loader = ChunkLoader(MODEL, _fields(), "upsert")  # a new run, as a new job gets
+    await loader.prepare(conn)
     started = await _started(conn)
     changed = [dict(p, first_name="Changed") for p in base[:3]]
     result = await _load(conn, loader, _rows(changed), started)
@@ -120,3 +122,30 @@ async def test_upsert_counts_and_names_a_row_whose_email_is_someone_elses(
 
 def _fields() -> list[Field]:
     return list(RowValidator(MODEL, list(FIELDS), {}, JobOptions()).fields)
+
+
+@pytest.mark.parametrize("mode", ["upsert", "skip"])
+async def test_a_key_repeated_in_a_later_chunk_is_rejected_even_when_nothing_was_written(
+    conn: asyncpg.Connection, mode: str
+) -> None:
+    """Regression: when a key's first row left its stored record as it was (unchanged, or
+    skipped), a later chunk repeating the key updated the record (upsert) or counted a
+    second skip, because the table showed nothing written by this run."""
+    stored = person(40)
+    setup = ChunkLoader(MODEL, _fields(), "insert")
+    await setup.prepare(conn)
+    await _load(conn, setup, _rows([stored]), await _started(conn))
+
+    loader = ChunkLoader(MODEL, _fields(), mode)
+    await loader.prepare(conn)
+    started = await _started(conn)
+    first = await _load(conn, loader, _rows([stored, person(41)]), started)
+    assert not first.rejected
+    changed = dict(stored, first_name="Changed")
+    later = await _load(conn, loader, _rows([person(42), changed], first_line=30), started)
+    assert [(r.row, r.column) for r in later.rejected] == [(31, "username")]
+    assert "already in row 2 of this file" in later.rejected[0].message
+    name = await conn.fetchval(
+        "SELECT first_name FROM users_user WHERE username = $1", stored["username"]
+    )
+    assert name == stored["first_name"]
