@@ -162,6 +162,13 @@ class ChunkLoader:
     ) -> None:
         """Rows repeating a key (or, unless ``key_only``, another unique value) of an earlier
         chunk of the file; then this chunk's keys are remembered."""
+        await self._reject_remembered(conn, result, key_only=key_only)
+        await self._remember(conn)
+
+    async def _reject_remembered(
+        self, conn: asyncpg.Connection, result: ChunkResult, *, key_only: bool = False
+    ) -> None:
+        """Staged rows repeating a remembered key (or another unique value)."""
         groups = [self.model.key]
         if not key_only:
             groups += [(c,) for c in self.unique if (c,) != self.model.key]
@@ -182,8 +189,17 @@ class ChunkLoader:
                         f"{r['first']} of this file",
                     )
                 )
+
+    async def _remember(self, conn: asyncpg.Connection, lines: Sequence[int] | None = None) -> None:
+        """Remember the keys of the staged rows (only those on ``lines``, when given)."""
+        if lines is not None and not lines:
+            return
         cols = ", ".join(["_row", *(quote_ident(c) for c in self._remembered)])
-        await conn.execute(f"INSERT INTO {self.seen} ({cols}) SELECT {cols} FROM {self.stage}")
+        where = " WHERE _row = ANY($1::bigint[])" if lines is not None else ""
+        args = (list(lines),) if lines is not None else ()
+        await conn.execute(
+            f"INSERT INTO {self.seen} ({cols}) SELECT {cols} FROM {self.stage}{where}", *args
+        )
 
     async def _stage_rows(
         self,
@@ -285,7 +301,10 @@ class ChunkLoader:
         if not rows:
             return result
         if self.mode in ("upsert", "skip"):
-            await self._reject_seen(conn, result, key_only=True)
+            # a key seen in an earlier chunk whose row wrote nothing: the table cannot tell
+            await self._reject_remembered(conn, result, key_only=True)
+            if not self.model.touched_column:  # nor can it tell what this run wrote
+                await self._remember(conn)
         staged = len(rows) - (len(result.rejected) - before)
         if counted and await self._insert_counted(conn, run_started, staged, result):
             return result
@@ -299,7 +318,10 @@ class ChunkLoader:
             await self._reject_foreign_clashes(conn, result)
         missing = self._not_returned(rows, keys, returned, result)
         repeated = await self._written_by_this_run(conn, missing, run_started)
-        self._count(rows, keys, returned, repeated, result)
+        untouched = self._count(rows, keys, returned, repeated, result)
+        if self.mode in ("upsert", "skip") and self.model.touched_column:
+            # rows written by this run are told by their stamp; the others are remembered
+            await self._remember(conn, untouched)
         return result
 
     async def _copy_direct(
@@ -619,7 +641,10 @@ class ChunkLoader:
         returned: Sequence[Mapping[str, Any]],
         repeated: set[str],
         result: ChunkResult,
-    ) -> None:
+    ) -> list[int]:
+        """Count each row's outcome; the lines of rows that left their record unchanged or
+        skipped it (written by nobody in this run)."""
+        untouched: list[int] = []
         done = {r["key"]: r["inserted"] for r in returned}
         rejected_lines = {r.row for r in result.rejected}
         column = self.model.key[0] if len(self.model.key) == 1 else None
@@ -646,8 +671,10 @@ class ChunkLoader:
                 )
             elif self.mode == "upsert":
                 result.unchanged += 1
+                untouched.append(line)
             elif self.mode == "skip":
                 result.skipped += 1
+                untouched.append(line)
             else:
                 result.rejected.append(
                     RejectedRow(
@@ -657,3 +684,4 @@ class ChunkLoader:
                         message=f"{self.key} {shown!r} already exists",
                     )
                 )
+        return untouched

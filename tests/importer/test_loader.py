@@ -4,6 +4,7 @@ shortcut's bet is lost, with the same rows stored and the same reasons given."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -149,3 +150,26 @@ async def test_a_key_repeated_in_a_later_chunk_is_rejected_even_when_nothing_was
         "SELECT first_name FROM users_user WHERE username = $1", stored["username"]
     )
     assert name == stored["first_name"]
+
+
+async def test_on_a_table_without_a_change_stamp_a_key_repeated_in_a_later_chunk_is_rejected(
+    conn: asyncpg.Connection,
+) -> None:
+    """An operator's table may have no column stamping each write, so the table cannot tell
+    the rows this run wrote: every key is remembered (regression: the later row won)."""
+    unstamped = dataclasses.replace(MODEL, touched_column=None)
+    fields = list(RowValidator(unstamped, list(FIELDS), {}, JobOptions()).fields)
+    loader = ChunkLoader(unstamped, fields, "upsert")
+    await loader.prepare(conn)
+    started = await _started(conn)
+    first = await _load(conn, loader, _rows([person(50)]), started)
+    assert (first.inserted, first.rejected) == (1, [])
+    later = await _load(
+        conn, loader, _rows([dict(person(50), first_name="Later")], first_line=900), started
+    )
+    assert [r.row for r in later.rejected] == [900]
+    assert "already in row 2 of this file" in later.rejected[0].message
+    name = await conn.fetchval(
+        "SELECT first_name FROM users_user WHERE username = $1", person(50)["username"]
+    )
+    assert name == person(50)["first_name"]
