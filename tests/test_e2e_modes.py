@@ -157,6 +157,8 @@ async def test_a_file_smaller_than_a_chunk_over_the_threshold_writes_nothing(
     assert await _usernames(stack, "p81") == {}
     stats = final["statistics"]
     assert (stats["rows_read"], stats["rows_rejected"], stats["rows_imported"]) == (300, 30, 0)
+    assert stats["chunks_committed"] == 0  # the refused chunk was not committed
+    assert final["progress"] == 0.0
     assert [e["row"] for e in final["errors"]] == list(range(2, 32))
     r = client.get(stack.api(f"jobs/{final['id']}/rejections/"), headers=stack.headers("alice"))
     assert r.json()["count"] == 30
@@ -175,6 +177,7 @@ async def test_the_chunk_that_tips_the_share_over_the_threshold_is_not_written(
     assert len(stored) == 1_000  # the first chunk only
     stats = final["statistics"]
     assert (stats["rows_read"], stats["rows_rejected"], stats["rows_imported"]) == (2000, 500, 1000)
+    assert stats["chunks_committed"] == 1
 
 
 async def test_error_report_has_row_reason_and_original_line(

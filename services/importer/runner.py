@@ -636,6 +636,8 @@ class JobRunner:
             batch.rejected + result.rejected + batch.child_rejected, key=lambda r: r.row
         )
         ctx.stats = _add(ctx.stats, batch, result)
+        if not advance:  # read and checked, but not committed
+            ctx.stats = replace(ctx.stats, chunks_committed=ctx.stats.chunks_committed - 1)
         await self._save_rejections(conn, ctx, rejected, batch)
         room = max(MAX_ERRORS_SHOWN - len(ctx.job.errors), 0)
         await self._record(
@@ -649,7 +651,9 @@ class JobRunner:
                     last_row=batch.last_record if advance else ctx.job.last_row,
                     statistics=ctx.stats,
                     rejected=[_storable_row(r) for r in rejected[:room]],
-                    percent=round(100.0 * batch.bytes_read / (ctx.bytes_total or 1), 2),
+                    percent=round(100.0 * batch.bytes_read / (ctx.bytes_total or 1), 2)
+                    if advance
+                    else ctx.job.progress,
                     changes=result.changes[: max(MAX_ERRORS_SHOWN - len(ctx.job.changes), 0)],
                 )
             ],
