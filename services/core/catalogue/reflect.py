@@ -111,7 +111,14 @@ async def _reflect(conn: AsyncConnection, name: str, rules: ModelRules) -> Model
     for field_name in rules.fields:
         if field_name not in {c["name"] for c in columns}:
             raise ReflectError(f"field rules name {field_name!r}, not a column of {name}")
-    fields = tuple(_field(c, rules.fields.get(c["name"], FieldRule()), unique) for c in columns)
+    # text columns that hold codes rather than words: the key, and references not looked up
+    # by name; their digits become ASCII (۵00000001 is student 500000001), as in identifiers
+    codes = set(key) | {
+        f["column"] for f in foreign if not rules.fields.get(f["column"], FieldRule()).lookup
+    }
+    fields = tuple(
+        _field(c, rules.fields.get(c["name"], FieldRule()), unique, codes) for c in columns
+    )
     fks = tuple(
         ForeignKey(
             column=f["column"],
@@ -134,7 +141,7 @@ async def _reflect(conn: AsyncConnection, name: str, rules: ModelRules) -> Model
     )
 
 
-def _field(column: Any, rule: FieldRule, unique: set[str]) -> Field:
+def _field(column: Any, rule: FieldRule, unique: set[str], codes: set[str]) -> Field:
     base: str = column["base"]
     default = column["default_expr"]
     generated = column["identity"] or (default is not None and "nextval(" in default)
@@ -144,6 +151,8 @@ def _field(column: Any, rule: FieldRule, unique: set[str]) -> Field:
         else (bool(column["not_null"]) and default is None and not generated)
     )
     parse, kind = _parser(base, column, rule)
+    if kind == "text" and column["name"] in codes and base not in ("bool", "json", "jsonb"):
+        kind = "identifier"
     low, high = _bounds(rule, kind)
     return Field(
         name=column["name"],
