@@ -363,3 +363,33 @@ async def test_tokens_are_listed_without_secrets_and_revoked_at_once(
     assert revoked.returncode == 0, revoked.stderr
     assert client.get(stack.api("jobs/"), headers=h).status_code == 401
     assert _admin(stack, "tokens", "revoke", token_id).returncode == 1  # gone already
+
+
+async def test_an_open_event_stream_ends_when_its_token_is_revoked(
+    stack: Stack, client: httpx.Client
+) -> None:
+    """Regression: a stream opened before the revocation went on sending progress."""
+    assert _admin(stack, "users", "create", "dave").returncode == 0
+    made = _admin(stack, "tokens", "create", "dave")
+    token = made.stdout.strip().splitlines()[-1]
+    h = {"Authorization": f"Bearer {token}"}
+    body = {"title": "t", "job_type": "export", "model_name": "users.User", "format": "csv"}
+    r = client.post(stack.api("jobs/"), json={**body, "file_path": "d.csv"}, headers=h)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]  # never executed: the stream stays open, sending keep-alives
+    listed = _admin(stack, "tokens", "list", "dave")
+    [line] = [row for row in listed.stdout.splitlines() if "dave" in row]
+    events: list[str] = []
+    with client.stream("GET", stack.api(f"jobs/{job_id}/events"), headers=h, timeout=30) as s:
+        lines = s.iter_lines()
+        for text in lines:
+            if text.startswith("event:"):
+                events.append(text.split(":", 1)[1].strip())
+                break  # the job's status: the stream is open
+        assert _admin(stack, "tokens", "revoke", line.split()[0]).returncode == 0
+        for text in lines:  # ends by itself, well before the client's timeout
+            if text.startswith("event:"):
+                events.append(text.split(":", 1)[1].strip())
+            elif text.startswith("data:") and events[-1] == "error":
+                assert "revoked" in text
+    assert events == ["status", "error"]

@@ -29,6 +29,7 @@ __all__ = [
     "list_tokens",
     "revoke_token",
     "set_user_active",
+    "token_is_valid",
 ]
 
 TOKEN_PREFIX = "dm_"
@@ -145,3 +146,14 @@ async def set_user_active(conn: AsyncConnection, username: str, *, active: bool)
     )
     if not result.rowcount:
         raise AuthError(f"no user named {username!r}")
+
+
+async def token_is_valid(conn: AsyncConnection, token: str) -> bool:
+    """Whether ``token`` still lets its user in (not revoked, user active), for requests
+    that outlive their first check (event streams, long downloads); nothing is updated."""
+    found = await conn.execute(
+        select(tokens.c.id)
+        .join(users, users.c.id == tokens.c.user_id)
+        .where(tokens.c.token_hash == hash_token(token), users.c.is_active.is_(True))
+    )
+    return found.first() is not None

@@ -8,9 +8,25 @@ from litestar import Request
 from litestar.exceptions import NotAuthorizedException
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.core.auth import Principal, authenticate
+from services.core.auth import Principal, authenticate, token_is_valid
 
-__all__ = ["require_principal"]
+__all__ = ["require_principal", "still_allowed"]
+
+
+def _token(request: Request[Any, Any, Any]) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def still_allowed(request: Request[Any, Any, Any]) -> bool:
+    """The request's token is still valid: a long request asks again as it goes, so a
+    revoked token or a deactivated user is shut out of streams already open."""
+    token = _token(request)
+    if not token:
+        return False
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.connect() as conn:
+        return await token_is_valid(conn, token)
 
 
 async def require_principal(request: Request[Any, Any, Any]) -> Principal:

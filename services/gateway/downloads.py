@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Request, get
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
 from litestar.response import File
 from nats.js.errors import NotFoundError
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from services.core.auth import Principal
 from services.core.storage import UPLOAD_SCHEME
 from services.core.tables import jobs
-from services.gateway.auth import require_principal
+from services.gateway.auth import require_principal, still_allowed
 from services.gateway.jobs import load_visible_job
 
 __all__ = ["download_result"]
@@ -65,6 +65,9 @@ async def download_result(
     except NotFoundError as e:
         _remove(tmp)
         raise NotFoundException(detail=f"the file of job {job_id} is no longer stored") from e
+    if not await still_allowed(request):  # revoked while the file was being fetched
+        _remove(tmp)
+        raise NotAuthorizedException(detail="invalid or revoked token")
     return File(
         path=tmp,
         filename=PurePosixPath(name).name,

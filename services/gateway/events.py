@@ -22,12 +22,15 @@ from nats.js.errors import NotFoundError
 from contracts.jobs import TERMINAL_STATUSES
 from contracts.subjects import Subjects
 from services.core.auth import Principal
-from services.gateway.auth import require_principal
+from services.gateway.auth import require_principal, still_allowed
 from services.gateway.jobs import load_visible_job
 
 __all__ = ["job_events"]
 
 POLL_SECONDS = 2.0
+# an open stream asks this often whether its token still holds (revoked, user deactivated)
+RECHECK_SECONDS = 5.0
+_REVOKED = '{"detail": "invalid or revoked token"}'
 
 
 def _status(job: dict[str, Any]) -> ServerSentEventMessage:
@@ -66,6 +69,7 @@ async def _stream(
         yield _status(job)
         if job["status"] in TERMINAL_STATUSES:
             return
+        checked = asyncio.get_running_loop().time()
         latest = await _latest_progress(request, subjects, job_id)
         if latest is not None:
             yield ServerSentEventMessage(event="progress", data=latest.decode())
@@ -80,6 +84,12 @@ async def _stream(
             if job["status"] in TERMINAL_STATUSES:
                 yield _status(job)
                 return
+            now = asyncio.get_running_loop().time()
+            if now - checked >= RECHECK_SECONDS:
+                checked = now
+                if not await still_allowed(request):
+                    yield ServerSentEventMessage(event="error", data=_REVOKED)
+                    return
             if msg is None:
                 yield ServerSentEventMessage(comment="keep-alive")
     finally:
