@@ -338,6 +338,10 @@ async def test_tokens_are_listed_without_secrets_and_revoked_at_once(
     stack: Stack, client: httpx.Client
 ) -> None:
     assert _admin(stack, "users", "create", "x; drop").returncode == 1
+    for twin in ("ＡＬＩＣＥ", "Alice"):  # full-width or another case: the same name to a person
+        refused = _admin(stack, "users", "create", twin)
+        assert refused.returncode == 1
+        assert "looks the same as the existing user 'alice'" in refused.stderr
     created = _admin(stack, "users", "create", "carol")
     assert created.returncode == 0, created.stderr
     made = _admin(stack, "tokens", "create", "carol")

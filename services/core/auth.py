@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from datetime import datetime
 
 import msgspec
@@ -54,6 +55,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _looks(name: str) -> str:
+    """What a name looks like to a person: full-width and other compatibility forms folded
+    (NFKC), case ignored, so "ａｄｍｉｎ" and "Admin" are not a second "admin"."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 async def create_user(conn: AsyncConnection, username: str, *, superuser: bool = False) -> int:
     """Raises ``AuthError`` if the name is taken or empty."""
     name = username.strip()
@@ -63,6 +70,10 @@ async def create_user(conn: AsyncConnection, username: str, *, superuser: bool =
         raise AuthError(
             f"user name {name[:40]!r} is not allowed: use at most 150 letters, digits and @ . + - _"
         )
+    existing = (await conn.execute(select(users.c.username))).scalars().all()
+    twin = next((u for u in existing if _looks(u) == _looks(name) and u != name), None)
+    if twin is not None:
+        raise AuthError(f"user name {name!r} looks the same as the existing user {twin!r}")
     try:
         async with conn.begin_nested():
             result = await conn.execute(
