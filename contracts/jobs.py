@@ -108,6 +108,8 @@ class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     time_zone: str = "Asia/Tehran"
     fold_arabic_letters: bool = True
     sheet: str | None = None
+    # XLSX: the worksheet row holding the header (a title above it is common); data follow it
+    header_row: int = 1
     dry_run: bool = False
     all_or_nothing: bool = False
     max_error_percent: float | None = None

@@ -127,3 +127,35 @@ async def test_persian_digits_letters_and_jalali_dates_are_normalised(
     assert got["student_number"] == person(20_001)["student_number"]
     assert got["first_name"] == "علی"
     assert str(got["birth_date"]) == "2001-10-07"  # 1380/07/15 in the Jalali calendar
+
+
+async def test_an_xlsx_header_below_a_title_is_read_with_header_row(
+    settings: Settings, subjects: Subjects, imports_root: Path, importer: None
+) -> None:
+    """Issue 3 asks for a header row option: a registrar's sheet often has a title first."""
+    rows = _people(30_001, 5)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Students, term 1403-1"])  # the title, in row 1
+    sheet.append([])
+    sheet.append(FIELDS)  # the header, in row 3
+    for r in rows:
+        sheet.append([r[f] for f in FIELDS])
+    book.save(imports_root / "titled.xlsx")
+    nc = await nats.connect(settings.nats_url)
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        plain = await run_job(nc, db, subjects, file_path="titled.xlsx", fmt="xlsx")
+        assert plain["status"] == "failed"
+        assert "header_row" in plain["error_message"]
+        job = await run_job(
+            nc, db, subjects, file_path="titled.xlsx", fmt="xlsx", options=JobOptions(header_row=3)
+        )
+        assert job["status"] == "completed", job["error_message"]
+        assert job["statistics"]["rows_imported"] == 5
+        usernames = {r["username"] for r in await db.fetch("SELECT username FROM users_user")}
+        assert usernames == {r["username"] for r in rows}
+    finally:
+        await db.close()
+        await nc.close()

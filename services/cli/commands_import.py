@@ -51,6 +51,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--sheet", metavar="NAME", help="XLSX sheet to read; default: the first visible one"
     )
     p.add_argument(
+        "--header-row",
+        type=int,
+        metavar="N",
+        help="XLSX: the row holding the header, when a title sits above it; default: 1",
+    )
+    p.add_argument(
         "--calendar", choices=CALENDARS, help="how dates are read; default: auto (server)"
     )
     p.add_argument(
@@ -88,6 +94,10 @@ def build_import_options(args: argparse.Namespace, fmt: str) -> dict[str, Any]:
     """The job's ``options``: only what was given, so the server's defaults apply otherwise."""
     if args.sheet is not None and fmt != "xlsx":
         raise UsageError(f"--sheet applies to xlsx files, not {fmt}")
+    if args.header_row is not None and fmt != "xlsx":
+        raise UsageError(f"--header-row applies to xlsx files, not {fmt}")
+    if args.header_row is not None and args.header_row < 1:
+        raise UsageError("--header-row: rows are counted from 1")
     options: dict[str, Any] = {}
     if args.mode:
         options["mode"] = args.mode
@@ -103,6 +113,8 @@ def build_import_options(args: argparse.Namespace, fmt: str) -> dict[str, Any]:
         if not args.sheet.strip():
             raise UsageError("--sheet: the sheet name is empty")
         options["sheet"] = args.sheet
+    if args.header_row is not None:
+        options["header_row"] = args.header_row
     if args.calendar:
         options["calendar"] = args.calendar
     time_zone = parse_time_zone(args.time_zone)

@@ -56,7 +56,8 @@ class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     calendar: Literal["gregorian", "jalali", "auto"] = "auto"
     time_zone: str = "Asia/Tehran"
     fold_arabic_letters: bool = True
-    sheet: str | None = None
+    sheet: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    header_row: Annotated[int, msgspec.Meta(ge=1, le=1_048_576)] = 1
     dry_run: bool = False
     all_or_nothing: bool = False
     max_error_percent: float | None = None

@@ -48,7 +48,7 @@ def open_source(fmt: str, path: Path, model: Model, options: JobOptions) -> Sour
     if fmt == "jsonl":
         return JsonLinesSource(path, known_columns=known, json_columns=json_columns, nested=nested)
     if fmt == "xlsx":
-        return XlsxSource(path, sheet=options.sheet)
+        return XlsxSource(path, sheet=options.sheet, header_row=options.header_row)
     raise JobFailure("unsupported_format", f"format {fmt!r} cannot be imported")
 
 

@@ -425,7 +425,8 @@ class XlsxSource:
                     "bad_header",
                     f"column {i + self._col0 + 1} ({letters}) of sheet {self.sheet_name!r} has "
                     f"data but no header{merged}; name it in row {self.header_row} "
-                    "or delete the column",
+                    "or delete the column (if the header is in another row, set the job's "
+                    "header_row, dm import --header-row)",
                 )
         keep = [i for i, name in enumerate(cells) if name]
         self._width = len(cells)

@@ -122,6 +122,14 @@ def test_bad_import_flag_values_are_usage_errors(
     assert flags[0] in capsys.readouterr().err
 
 
+def test_header_row_is_sent_for_xlsx_only() -> None:
+    assert build_import_options(import_args("--header-row", "3"), "xlsx") == {"header_row": 3}
+    with pytest.raises(UsageError, match="--header-row applies to xlsx"):
+        build_import_options(import_args("--header-row", "3"), "csv")
+    with pytest.raises(UsageError, match="counted from 1"):
+        build_import_options(import_args("--header-row", "0"), "xlsx")
+
+
 def test_sheet_needs_an_xlsx_file() -> None:
     with pytest.raises(UsageError, match="--sheet applies to xlsx"):
         build_import_options(import_args("--sheet", "S"), "csv")
