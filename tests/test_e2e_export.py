@@ -334,6 +334,21 @@ def _admin(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _user_with_token(stack: Stack, name: str) -> tuple[str, str]:
+    """A new user, by the admin commands: (its token, the token's id)."""
+    created = _admin(stack, "users", "create", name)
+    assert created.returncode == 0, created.stderr
+    made = _admin(stack, "tokens", "create", name)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    listed = _admin(stack, "tokens", "list", name)
+    assert listed.returncode == 0, listed.stderr
+    assert token not in listed.stdout  # only its first characters
+    [line] = [row for row in listed.stdout.splitlines() if f" {name} " in row]
+    assert token[:8] in line
+    return token, line.split()[0]
+
+
 async def test_tokens_are_listed_without_secrets_and_revoked_at_once(
     stack: Stack, client: httpx.Client
 ) -> None:
@@ -342,20 +357,9 @@ async def test_tokens_are_listed_without_secrets_and_revoked_at_once(
         refused = _admin(stack, "users", "create", twin)
         assert refused.returncode == 1
         assert "looks the same as the existing user 'alice'" in refused.stderr
-    created = _admin(stack, "users", "create", "carol")
-    assert created.returncode == 0, created.stderr
-    made = _admin(stack, "tokens", "create", "carol")
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip().splitlines()[-1]
+    token, token_id = _user_with_token(stack, "carol")
     h = {"Authorization": f"Bearer {token}"}
     assert client.get(stack.api("jobs/"), headers=h).status_code == 200
-
-    listed = _admin(stack, "tokens", "list", "carol")
-    assert listed.returncode == 0, listed.stderr
-    assert token not in listed.stdout  # only its first characters
-    [line] = [row for row in listed.stdout.splitlines() if "carol" in row]
-    assert token[:8] in line
-    token_id = line.split()[0]
 
     deactivated = _admin(stack, "users", "deactivate", "carol")
     assert deactivated.returncode == 0, deactivated.stderr
@@ -373,16 +377,12 @@ async def test_an_open_event_stream_ends_when_its_token_is_revoked(
     stack: Stack, client: httpx.Client
 ) -> None:
     """Regression: a stream opened before the revocation went on sending progress."""
-    assert _admin(stack, "users", "create", "dave").returncode == 0
-    made = _admin(stack, "tokens", "create", "dave")
-    token = made.stdout.strip().splitlines()[-1]
+    token, token_id = _user_with_token(stack, "dave")
     h = {"Authorization": f"Bearer {token}"}
     body = {"title": "t", "job_type": "export", "model_name": "users.User", "format": "csv"}
     r = client.post(stack.api("jobs/"), json={**body, "file_path": "d.csv"}, headers=h)
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]  # never executed: the stream stays open, sending keep-alives
-    listed = _admin(stack, "tokens", "list", "dave")
-    [line] = [row for row in listed.stdout.splitlines() if "dave" in row]
     events: list[str] = []
     with client.stream("GET", stack.api(f"jobs/{job_id}/events"), headers=h, timeout=30) as s:
         lines = s.iter_lines()
@@ -390,7 +390,7 @@ async def test_an_open_event_stream_ends_when_its_token_is_revoked(
             if text.startswith("event:"):
                 events.append(text.split(":", 1)[1].strip())
                 break  # the job's status: the stream is open
-        assert _admin(stack, "tokens", "revoke", line.split()[0]).returncode == 0
+        assert _admin(stack, "tokens", "revoke", token_id).returncode == 0
         for text in lines:  # ends by itself, well before the client's timeout
             if text.startswith("event:"):
                 events.append(text.split(":", 1)[1].strip())

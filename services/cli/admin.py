@@ -16,13 +16,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.cli.context import Context
 from services.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 from services.core.auth import (
     AuthError,
-    TokenInfo,
     create_token,
     create_user,
     list_tokens,
@@ -131,16 +130,28 @@ def run_migrate(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def run_create_user(args: argparse.Namespace, ctx: Context) -> int:
-    async def create(engine: AsyncEngine) -> int:
-        async with engine.begin() as conn:
-            return await create_user(conn, args.name, superuser=args.superuser)
+def _transaction(ctx: Context, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``work`` in one transaction on the admin database."""
 
+    async def run(engine: AsyncEngine) -> T:
+        async with engine.begin() as conn:
+            return await work(conn)
+
+    return _run(ctx, run)
+
+
+def _refused(ctx: Context, error: AuthError) -> int:
+    ctx.error(f"dm: {error}")
+    return EXIT_FAILED
+
+
+def run_create_user(args: argparse.Namespace, ctx: Context) -> int:
     try:
-        user_id = _run(ctx, create)
+        user_id = _transaction(
+            ctx, lambda conn: create_user(conn, args.name, superuser=args.superuser)
+        )
     except AuthError as e:
-        ctx.error(f"dm: {e}")
-        return EXIT_FAILED
+        return _refused(ctx, e)
     kind = "superuser" if args.superuser else "user"
     print(f"created {kind} {args.name.strip()!r} (id {user_id})")
     print(f"give it a token with: dm tokens create {args.name.strip()}")
@@ -148,15 +159,10 @@ def run_create_user(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_create_token(args: argparse.Namespace, ctx: Context) -> int:
-    async def create(engine: AsyncEngine) -> str:
-        async with engine.begin() as conn:
-            return await create_token(conn, args.name)
-
     try:
-        token = _run(ctx, create)
+        token = _transaction(ctx, lambda conn: create_token(conn, args.name))
     except AuthError as e:
-        ctx.error(f"dm: {e}")
-        return EXIT_FAILED
+        return _refused(ctx, e)
     print(f"token for {args.name!r}; it is shown only once, store it now (e.g. DM_TOKEN):")
     # the token is the last line, on its own, so scripts can take it with `tail -n1`
     print(token, flush=True)
@@ -168,11 +174,7 @@ def _shown_time(value: object) -> str:
 
 
 def run_list_tokens(args: argparse.Namespace, ctx: Context) -> int:
-    async def listed(engine: AsyncEngine) -> list[TokenInfo]:
-        async with engine.connect() as conn:
-            return await list_tokens(conn, args.name)
-
-    found = _run(ctx, listed)
+    found = _transaction(ctx, lambda conn: list_tokens(conn, args.name))
     if not found:
         print("no tokens" + (f" for {args.name!r}" if args.name else ""))
         return EXIT_OK
@@ -186,29 +188,19 @@ def run_list_tokens(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_revoke_token(args: argparse.Namespace, ctx: Context) -> int:
-    async def revoke(engine: AsyncEngine) -> TokenInfo:
-        async with engine.begin() as conn:
-            return await revoke_token(conn, args.id)
-
     try:
-        token = _run(ctx, revoke)
+        token = _transaction(ctx, lambda conn: revoke_token(conn, args.id))
     except AuthError as e:
-        ctx.error(f"dm: {e}")
-        return EXIT_FAILED
+        return _refused(ctx, e)
     print(f"revoked token {token.id} of {token.username!r} ({token.prefix}…)")
     return EXIT_OK
 
 
 def run_set_active(args: argparse.Namespace, ctx: Context) -> int:
-    async def change(engine: AsyncEngine) -> None:
-        async with engine.begin() as conn:
-            await set_user_active(conn, args.name, active=args.active)
-
     try:
-        _run(ctx, change)
+        _transaction(ctx, lambda conn: set_user_active(conn, args.name, active=args.active))
     except AuthError as e:
-        ctx.error(f"dm: {e}")
-        return EXIT_FAILED
+        return _refused(ctx, e)
     done = "activated" if args.active else "deactivated: its tokens are refused"
     print(f"user {args.name!r} {done}")
     return EXIT_OK
