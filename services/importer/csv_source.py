@@ -313,24 +313,24 @@ class CsvSource:
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         columns = None
+        body = text[:-1] if text.endswith("\n") else text  # the lines, joined by "\n"
         if "\r" not in text and "\x00" not in text:
-            columns = self._split_by_column(text, taken)
+            columns = self._split_by_column(body, taken)
         if columns is not None:
-            body = text[:-1] if text.endswith("\n") else text
             return RecordBatch(lines, columns=columns, text=body, delimiter=self.delimiter)
         # blank lines, ragged rows, a lone CR, a NUL: the csv module's reading, line by line
         # (without quotes no record spans two lines)
         rows = list(csv.reader(taken, delimiter=self.delimiter, strict=False))
         return self._without_blanks(lines, rows)
 
-    def _split_by_column(self, text: str, taken: list[str]) -> list[list[str]] | None:
-        """Cells by column when every line has exactly the header's number of cells."""
+    def _split_by_column(self, body: str, taken: list[str]) -> list[list[str]] | None:
+        """Cells by column when every line (of ``body``, joined by "\\n") has exactly the
+        header's number of cells."""
         width, delimiter = self._width, self.delimiter
         if width < 2:
             return None  # one column: a blank line would pass for an empty cell
         if set(map(methodcaller("count", delimiter), taken)) != {width - 1}:
             return None
-        body = text[:-1] if text.endswith("\n") else text
         cells = body.replace("\n", delimiter).split(delimiter)
         if len(cells) != len(taken) * width:
             return None
