@@ -91,6 +91,12 @@ class RecordBatch:
                 self._rows = [line.split(d) for line in self._text.split("\n")]
         return self._rows
 
+    @property
+    def text(self) -> str | None:
+        """The records' lines joined by "\n", when each splits on the delimiter into
+        exactly its cells (no quotes, no line breaks inside cells)."""
+        return self._text
+
     def compact(self) -> None:
         """Keep the cells as their lines' text only, once they have been checked: a chunk
         waiting for its write holds them just to show a rejected row's original cells."""

@@ -26,6 +26,7 @@ import asyncpg
 
 from contracts.jobs import RejectedRow, RowChange
 from services.core.catalogue import Field, Model
+from services.importer.copy_text import CopyData
 from services.importer.errors import JobFailure
 
 __all__ = ["ChunkLoader", "ChunkResult", "Row", "quote_ident"]
@@ -123,7 +124,7 @@ class ChunkLoader:
         )
         # a row can go straight into the table when nothing has to be rewritten first: no
         # look-up of a reference by name, no empty cell that stands for a database default
-        self._direct = mode in ("insert", "skip") and not any(fk.lookup for fk in self.foreign)
+        self.direct = mode in ("insert", "skip") and not any(fk.lookup for fk in self.foreign)
         self._defaulted = [i + 1 for i, f in enumerate(self.fields) if f.db_default]
         self._direct_cooldown = 0
         self._counted_cooldown = 0
@@ -145,11 +146,14 @@ class ChunkLoader:
         key = ", ".join(quote_ident(c) for c in self.model.key)
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {self.seen}_key ON {self.seen} ({key})")
 
-    async def preview(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> ChunkResult:
+    async def preview(
+        self, conn: asyncpg.Connection, rows: Sequence[Row], *, copy: CopyData | None = None
+    ) -> ChunkResult:
         """What ``load`` would do, without writing the target: new rows, changed rows with
         their changed fields, unchanged, skipped and rejected (dry run)."""
         result = ChunkResult()
-        rows = await self._stage_rows(conn, self._drop_duplicates(rows, result), result)
+        kept = self._drop_duplicates(rows, result)
+        rows = await self._stage_rows(conn, kept, result, copy=copy if kept is rows else None)
         if not rows:
             return result
         await self._reject_seen(conn, result)
@@ -209,16 +213,29 @@ class ChunkLoader:
         *,
         clashes: bool = True,
         emptied: bool = True,
+        copy: CopyData | None = None,
     ) -> Sequence[Row]:
         """COPY the chunk (without in-file duplicates) into the staging table and take out,
         as rejected rows, what the table would refuse: missing references, clashing keys.
-        ``emptied``: a commit has emptied the staging table since it was last filled."""
+        ``emptied``: a commit has emptied the staging table since it was last filled.
+        ``copy``: the same rows as numbered CSV text, sent as it is."""
         kept = rows
         if not kept:
             return kept
         if not emptied:  # inside one long all-or-nothing transaction
             await conn.execute(f"TRUNCATE {self.stage}")
-        await conn.copy_records_to_table(self.stage, records=kept, columns=["_row", *self.columns])
+        if copy is not None and copy.numbered:
+            await conn.copy_to_table(
+                self.stage,
+                source=memoryview(copy.data),
+                columns=["_row", *copy.columns],
+                format="csv",
+                delimiter=copy.delimiter,
+            )
+        else:
+            await conn.copy_records_to_table(
+                self.stage, records=kept, columns=["_row", *self.columns]
+            )
         await self._resolve_lookups(conn)
         if self._key_looked_up:
             await self._reject_repeated_keys(conn, result)
@@ -282,22 +299,28 @@ class ChunkLoader:
         run_started: datetime,
         *,
         counted: bool = True,
+        copy: CopyData | None = None,
     ) -> ChunkResult:
         """Load inside the caller's transaction.
 
         ``run_started`` (database time) tells rows written earlier by this same run, so a
         key repeated in the file is a rejected duplicate, not an update of itself.
         ``counted`` says each chunk has a transaction of its own, so ``now()`` tells the
-        rows this chunk wrote.
+        rows this chunk wrote. ``copy``: the same rows as CSV text for COPY.
         """
         result = ChunkResult()
-        rows = self._drop_duplicates(rows, result)
-        if not rows or await self._copy_direct(conn, rows, result):
+        kept = self._drop_duplicates(rows, result)
+        if kept is not rows:
+            copy = None  # the text still holds the dropped rows
+        rows = kept
+        if not rows or await self._copy_direct(conn, rows, result, copy):
             return result
         before = len(result.rejected)
         # the insert itself meets the unique keys, which spares a join per unique column on
         # every chunk; only a refused or short insert looks for clashing rows
-        rows = await self._stage_rows(conn, rows, result, clashes=False, emptied=counted)
+        rows = await self._stage_rows(
+            conn, rows, result, clashes=False, emptied=counted, copy=copy
+        )
         if not rows:
             return result
         if self.mode in ("upsert", "skip"):
@@ -325,12 +348,16 @@ class ChunkLoader:
         return result
 
     async def _copy_direct(
-        self, conn: asyncpg.Connection, rows: Sequence[Row], result: ChunkResult
+        self,
+        conn: asyncpg.Connection,
+        rows: Sequence[Row],
+        result: ChunkResult,
+        copy: CopyData | None = None,
     ) -> bool:
         """COPY the chunk straight into the table, betting that every row is new and
         acceptable. Any refusal (a stored key, a missing reference, a CHECK) rolls back to
         the savepoint and the chunk takes the staged path, which says which rows and why."""
-        if not self._direct:
+        if not self.direct:
             return False
         if self._direct_cooldown:
             self._direct_cooldown -= 1
@@ -340,12 +367,22 @@ class ChunkLoader:
                 return False  # an empty cell means the column's default, not NULL
         try:
             async with conn.transaction():
-                status = await conn.copy_records_to_table(
-                    self.model.table,
-                    schema_name=self.model.schema,
-                    columns=self.columns,
-                    records=map(_values, rows),
-                )
+                if copy is not None and not copy.numbered:
+                    status = await conn.copy_to_table(
+                        self.model.table,
+                        schema_name=self.model.schema,
+                        source=memoryview(copy.data),
+                        columns=list(copy.columns),
+                        format="csv",
+                        delimiter=copy.delimiter,
+                    )
+                else:
+                    status = await conn.copy_records_to_table(
+                        self.model.table,
+                        schema_name=self.model.schema,
+                        columns=self.columns,
+                        records=map(_values, rows),
+                    )
         except (asyncpg.PostgresError, asyncpg.DataError, ValueError, TypeError, OverflowError):
             self._direct_cooldown = DIRECT_COOLDOWN_CHUNKS
             return False

@@ -48,7 +48,8 @@ from services.core.logs import get_logger
 from services.core.storage import StorageError, open_job_file
 from services.core.tables import events
 from services.importer.children import ChildImports
-from services.importer.csv_source import RecordBatch
+from services.importer.copy_text import CopyData, CopyText
+from services.importer.csv_source import CsvSource, RecordBatch
 from services.importer.errors import JobFailure
 from services.importer.loader import ChunkLoader, ChunkResult
 from services.importer.sources import Source, batch_reader, open_source
@@ -110,11 +111,25 @@ class _Batch:
     bytes_read: int = 0
     # children refused while loading, under their parents' rows (not counted as rows)
     child_rejected: list[RejectedRow] = field(default_factory=list)
+    # the checked batches' rows as CSV text, then the chunk's COPY payload (see copy_text)
+    copy_parts: list[str] | None = field(default_factory=list)
+    copy: CopyData | None = None
     _cells: dict[int, list[str]] | None = None
+
+    def seal(self, writer: CopyText | None) -> None:
+        """The chunk is complete: join its batches' CSV text into its COPY payload."""
+        if writer is not None and self.copy_parts is not None:
+            self.copy = writer.chunk(self.copy_parts)
+        self.copy_parts = None
 
     def add(self, records: RecordBatch, checked: CheckedRows) -> None:
         records.compact()
         self.records.append(records)
+        if self.copy_parts is not None:
+            if checked.copy_text is None:
+                self.copy_parts = None  # the chunk goes in by binary COPY
+            else:
+                self.copy_parts.append(checked.copy_text)
         self.valid.extend(checked.valid)
         self.rejected.extend(checked.rejected)
         self.rejected_lines |= checked.rejected_lines
@@ -266,6 +281,10 @@ class JobRunner:
             )
             loader = ChunkLoader(model, validator.fields, opts.mode)
             ctx.children = ChildImports.of(validator, opts, ctx.job.format)
+            if not opts.all_or_nothing or opts.dry_run:
+                # the chunk's rows are written as CSV text while the chunk before is loaded
+                delimiter = source.delimiter if isinstance(source, CsvSource) else ","
+                validator.write_copy_text(delimiter, numbered=opts.dry_run or not loader.direct)
             async with self.engine.connect() as conn:
                 raw = await self._driver(conn)
                 await loader.prepare(raw)
@@ -317,6 +336,7 @@ class JobRunner:
                 batch.add(records, validator.check_rows(records))
                 if batch.rows >= self.chunk_size:
                     batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_read
+                    batch.seal(validator.copy_text)
                     while len(writes) >= WRITE_AHEAD or (writes and writes[0].done()):
                         await writes.popleft()  # a failed chunk's error surfaces here
                     after = writes[-1] if writes else None
@@ -330,6 +350,7 @@ class JobRunner:
                 await writes.popleft()
             if batch.rows:
                 batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_total
+                batch.seal(validator.copy_text)
                 await handle(batch)
         finally:
             for task in writes:
@@ -345,7 +366,7 @@ class JobRunner:
 
         async def write(raw: asyncpg.Connection) -> ChunkResult:
             started = await self._run_started(conn, ctx)
-            result = await loader.load(raw, batch.valid, started)
+            result = await loader.load(raw, batch.valid, started, copy=batch.copy)
             if ctx.children is not None:
                 refused = {r.row for r in result.rejected}
                 batch.child_rejected = await ctx.children.load(
@@ -362,7 +383,7 @@ class JobRunner:
         never written (the staging rows vanish at commit)."""
 
         async def preview(raw: asyncpg.Connection) -> ChunkResult:
-            return await loader.preview(raw, batch.valid)
+            return await loader.preview(raw, batch.valid, copy=batch.copy)
 
         await self._chunk(ctx, conn, batch, preview)
 

@@ -23,6 +23,7 @@ from services.core.catalogue.columns import (
 )
 from services.core.catalogue.normalise import ZWNJ, CellKind, cell_table, normalise_cell
 from services.core.catalogue.sqltypes import with_range
+from services.importer.copy_text import CopyText
 from services.importer.csv_source import CellError, RecordBatch
 from services.importer.errors import JobFailure
 
@@ -46,6 +47,9 @@ class CheckedRows:
     valid: list[tuple[Any, ...]] = default(default_factory=list)
     rejected: list[RejectedRow] = default(default_factory=list)
     rejected_lines: set[int] = default(default_factory=set)
+    # the valid rows as CSV lines for COPY (see ``RowValidator.copy_text``), when asked for
+    # and every value could be written so
+    copy_text: str | None = None
 
 
 class _Column(NamedTuple):
@@ -137,6 +141,14 @@ class RowValidator:
             self._column(f, pos, convert)
             for f, pos, convert in zip(self.fields, self.positions, self.converters, strict=True)
         ]
+        self.copy_text: CopyText | None = None
+
+    def write_copy_text(self, delimiter: str, *, numbered: bool) -> CopyText:
+        """From now on ``check_rows`` also writes the valid rows as CSV text for COPY."""
+        self.copy_text = CopyText(
+            self.fields, self.positions, self.width, delimiter, numbered=numbered
+        )
+        return self.copy_text
 
     def _match_header(self, model: Model, mapping: dict[str, str]) -> dict[str, int]:
         """Header cell → field: by explicit mapping, else by name or alias, ignoring case,
@@ -234,19 +246,31 @@ class RowValidator:
             columns = {p: list(map(itemgetter(p), rows)) for p in set(self.positions)}
         problems: dict[int, list[RejectedRow]] = {}
         if lines:
+            cells = [columns[column.position] for column in self._columns]
             values = [
-                self._check_column(column, columns[column.position], lines, problems)
-                for column in self._columns
+                self._check_column(column, column_cells, lines, problems)
+                for column, column_cells in zip(self._columns, cells, strict=True)
             ]
             out.valid = list(zip(lines, *values, strict=True))
             if problems:
                 out.valid = [row for i, row in enumerate(out.valid) if i not in problems]
+            if self.copy_text is not None:
+                plain = batch.text if not odd else None
+                try:
+                    out.copy_text = self.copy_text.text(
+                        lines, cells, values, plain=plain, rejected=problems.keys()
+                    )
+                except (TypeError, KeyError):  # a parser gave a value of another type
+                    out.copy_text = None
+        elif self.copy_text is not None:
+            out.copy_text = ""
         rejected = {lines[i]: found for i, found in problems.items()}
         for i in odd:
             line = batch.lines[i]
             checked = self.check(line, batch.rows[i], batch.errors.get(i, ()))
             if isinstance(checked, ValidRow):
                 out.valid.append((line, *checked.values))
+                out.copy_text = None  # its values are not in the batch's text
             else:
                 rejected[line] = checked
         if odd:

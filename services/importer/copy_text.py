@@ -1,0 +1,177 @@
+"""Checked rows as CSV text for ``COPY ... (FORMAT csv)``.
+
+asyncpg's binary COPY encodes every value of every row in Python, about a quarter of the
+importer's time on a large file. A checked batch is turned into CSV text instead while the
+chunk before it is being written: a column whose values are the file's cells as they were
+is taken as it is, and when every column is, so is the batch's text. The text stands for
+exactly the values the check produced: each SQL type is written in the form PostgreSQL reads
+back as the same value, and a column of a type not listed here keeps the binary path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from itertools import compress
+
+from services.core.catalogue import Field
+
+__all__ = ["COPY_DELIMITERS", "CopyData", "CopyText", "renderer"]
+
+Render = Callable[[Sequence[object]], list[str]]
+
+# delimiters PostgreSQL's COPY takes that never occur in how numbers, dates and times are
+# written; a file with another delimiter has its batches written with a comma
+COPY_DELIMITERS = ",;\t|"
+_BOOLEAN: dict[object, str] = {True: "t", False: "f", None: ""}
+_TEXT_TYPES = frozenset({"text", "character varying", "character", "varchar", "char", "citext"})
+# types whose Python value's str() is what PostgreSQL reads back as the same value (the
+# importer's date-times are always aware, so their offset is written too)
+_STR_TYPES = frozenset(
+    {
+        "smallint",
+        "integer",
+        "bigint",
+        "int",
+        "int2",
+        "int4",
+        "int8",
+        "numeric",
+        "decimal",
+        "real",
+        "float4",
+        "double precision",
+        "float8",
+        "date",
+        "uuid",
+        "timestamp with time zone",
+        "timestamptz",
+    }
+)
+
+
+def _texts(values: Sequence[object]) -> list[str]:
+    return ["" if v is None else v for v in values]  # type: ignore[misc]
+
+
+def _strs(values: Sequence[object]) -> list[str]:
+    return ["" if v is None else str(v) for v in values]
+
+
+def _booleans(values: Sequence[object]) -> list[str]:
+    return list(map(_BOOLEAN.__getitem__, values))
+
+
+def renderer(sql_type: str) -> Render | None:
+    """How a column of ``sql_type`` is written as CSV cells, or None if it is not."""
+    base = sql_type.split("(", 1)[0].strip().lower()
+    if base.endswith("[]"):
+        return None
+    if base in _TEXT_TYPES:
+        return _texts
+    if base in _STR_TYPES:
+        return _strs
+    if base in ("boolean", "bool"):
+        return _booleans
+    return None
+
+
+def _quoted(values: Sequence[object], render: Render) -> list[str]:
+    # an unquoted empty cell is NULL: every other value is quoted, the empty string too
+    return [
+        "" if v is None else '"' + t.replace('"', '""') + '"'
+        for v, t in zip(values, render(values), strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyData:
+    """A chunk's valid rows as CSV for COPY: the columns in the text's order, and whether
+    each line starts with the row's line number (for the staging table)."""
+
+    data: bytes
+    columns: Sequence[str]
+    delimiter: str
+    numbered: bool
+
+
+class CopyText:
+    """Writes checked batches of one file's fields as CSV lines, optionally each after its
+    line number (for the staging table, whose first column is the row's line)."""
+
+    def __init__(
+        self,
+        fields: Sequence[Field],
+        positions: Sequence[int],
+        width: int,
+        delimiter: str,
+        *,
+        numbered: bool,
+    ) -> None:
+        # the columns go in the file's order, so that a batch whose cells all stay as they
+        # were is its own text
+        self.order = sorted(range(len(fields)), key=positions.__getitem__)
+        self.columns = [fields[i].name for i in self.order]
+        renders = [renderer(fields[i].sql_type) for i in self.order]
+        self.usable = bool(fields) and None not in renders
+        self._renders: list[Render] = [r for r in renders if r is not None]
+        self.delimiter = delimiter if delimiter in COPY_DELIMITERS else ","
+        self._same_delimiter = self.delimiter == delimiter
+        self._whole_lines = sorted(positions) == list(range(width))
+        self._special = (self.delimiter, '"', "\n", "\r")
+        self.numbered = numbered
+
+    def text(
+        self,
+        lines: Sequence[int],
+        cells: Sequence[Sequence[str]],
+        values: Sequence[Sequence[object]],
+        *,
+        plain: str | None,
+        rejected: Collection[int] = (),
+    ) -> str | None:
+        """The batch's valid rows as CSV lines joined by "\\n", or None if a value cannot be
+        written this way. ``cells`` and ``values`` are by field, position by position with
+        ``lines``; ``rejected`` holds the positions of rows left out; ``plain`` is the
+        batch's own text when its lines split on the delimiter into exactly its cells."""
+        if not self.usable:
+            return None
+        plain = plain if self._same_delimiter and self._whole_lines else None
+        columns: list[Sequence[str]] = []
+        as_read = True
+        for i, render in zip(self.order, self._renders, strict=True):
+            raw, texts = cells[i], render(values[i])
+            if texts == raw:
+                columns.append(raw)
+                if plain is not None:
+                    continue  # the cells of a quote-free batch hold no special character
+            else:
+                as_read = False
+                columns.append(texts)
+            joined = "".join(texts)
+            if any(s in joined for s in self._special) or (render is _texts and "" in values[i]):
+                columns[-1] = _quoted(values[i], render)
+                as_read = False
+        if rejected:
+            keep = [i not in rejected for i in range(len(lines))]
+            lines = list(compress(lines, keep))
+            columns = [list(compress(c, keep)) for c in columns]
+        elif as_read and plain is not None:
+            return self._numbered(lines, plain.split("\n")) if self.numbered else plain
+        if not lines:
+            return ""
+        rows = list(map(self.delimiter.join, zip(*columns, strict=True)))
+        return self._numbered(lines, rows) if self.numbered else "\n".join(rows)
+
+    def _numbered(self, lines: Sequence[int], rows: Sequence[str]) -> str:
+        return "\n".join(map(f"%d{self.delimiter}%s".__mod__, zip(lines, rows, strict=True)))
+
+    def chunk(self, parts: Sequence[str]) -> CopyData:
+        """The texts of a chunk's batches as one COPY payload."""
+        text = "\n".join(p for p in parts if p)
+        return CopyData(
+            data=(text + "\n").encode() if text else b"",
+            columns=self.columns,
+            delimiter=self.delimiter,
+            numbered=self.numbered,
+        )
