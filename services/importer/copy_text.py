@@ -18,7 +18,7 @@ from services.core.catalogue import Field
 
 __all__ = ["COPY_DELIMITERS", "CopyData", "CopyText", "renderer"]
 
-Render = Callable[[Sequence[object]], list[str]]
+Render = Callable[[Sequence[object]], Sequence[str]]
 
 # delimiters PostgreSQL's COPY takes that never occur in how numbers, dates and times are
 # written; a file with another delimiter has its batches written with a comma
@@ -50,7 +50,9 @@ _STR_TYPES = frozenset(
 )
 
 
-def _texts(values: Sequence[object]) -> list[str]:
+def _texts(values: Sequence[object]) -> Sequence[str]:
+    if None not in values:
+        return values  # type: ignore[return-value]
     return ["" if v is None else v for v in values]  # type: ignore[misc]
 
 
@@ -126,21 +128,26 @@ class CopyText:
         lines: Sequence[int],
         cells: Sequence[Sequence[str]],
         values: Sequence[Sequence[object]],
+        copied: Sequence[Sequence[str] | None],
         *,
         plain: str | None,
         rejected: Collection[int] = (),
     ) -> str | None:
         """The batch's valid rows as CSV lines joined by "\\n", or None if a value cannot be
-        written this way. ``cells`` and ``values`` are by field, position by position with
-        ``lines``; ``rejected`` holds the positions of rows left out; ``plain`` is the
-        batch's own text when its lines split on the delimiter into exactly its cells."""
+        written this way. ``cells``, ``values`` and ``copied`` (the trimmed cells, for a
+        column whose cells PostgreSQL reads as its values) are by field, position by
+        position with ``lines``; ``rejected`` holds the positions of rows left out;
+        ``plain`` is the batch's own text when its lines split on the delimiter into
+        exactly its cells."""
         if not self.usable:
             return None
         plain = plain if self._same_delimiter and self._whole_lines else None
         columns: list[Sequence[str]] = []
         as_read = True
         for i, render in zip(self.order, self._renders, strict=True):
-            raw, texts = cells[i], render(values[i])
+            raw, texts = cells[i], copied[i]
+            if texts is None:
+                texts = render(values[i])
             if texts == raw:
                 columns.append(raw)
                 if plain is not None:

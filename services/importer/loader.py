@@ -318,9 +318,7 @@ class ChunkLoader:
         before = len(result.rejected)
         # the insert itself meets the unique keys, which spares a join per unique column on
         # every chunk; only a refused or short insert looks for clashing rows
-        rows = await self._stage_rows(
-            conn, rows, result, clashes=False, emptied=counted, copy=copy
-        )
+        rows = await self._stage_rows(conn, rows, result, clashes=False, emptied=counted, copy=copy)
         if not rows:
             return result
         if self.mode in ("upsert", "skip"):

@@ -21,6 +21,7 @@ from services.core.catalogue.columns import (
     iso_dates,
     iso_datetimes,
 )
+from services.core.catalogue.fields import parse_bool
 from services.core.catalogue.normalise import ZWNJ, CellKind, cell_table, normalise_cell
 from services.core.catalogue.sqltypes import with_range
 from services.importer.copy_text import CopyText
@@ -64,6 +65,9 @@ class _Column(NamedTuple):
     table: dict[int, int | None]
     mapped: re.Pattern[str]  # finds a character that ``table`` changes, or a ZWNJ
     identity: bool
+    # cells that PostgreSQL reads as exactly the value the fast path parsed from them (the
+    # whole column joined by SEPARATOR): COPY can take such cells as CSV text as they are
+    as_copied: re.Pattern[str] | None
 
 
 def _shown(value: str | None) -> str | None:
@@ -82,6 +86,21 @@ def _shown_number(text: str) -> str:
 
 
 _EXCEL_EPOCH = date(1899, 12, 30)
+
+
+def _every(cell: str) -> re.Pattern[str]:
+    """Matches a whole column (cells joined by SEPARATOR) whose every cell matches ``cell``."""
+    return re.compile(f"(?:{cell})(?:{SEPARATOR}(?:{cell}))*")
+
+
+# what ``iso_dates`` accepts; ISO date-times with an explicit offset and at most microseconds;
+# the yes/no words both sides read alike (PostgreSQL's boolean input takes these, any case)
+_COPIED_DATES = _every(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_COPIED_DATETIMES = _every(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_COPIED_BOOLEANS = _every(r"(?i:true|false|yes|no|on|off|t|f|y|n|1|0)")
 
 
 def _or_excel_serial(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -247,8 +266,9 @@ class RowValidator:
         problems: dict[int, list[RejectedRow]] = {}
         if lines:
             cells = [columns[column.position] for column in self._columns]
+            copied: list[Sequence[str] | None] = []
             values = [
-                self._check_column(column, column_cells, lines, problems)
+                self._check_column(column, column_cells, lines, problems, copied)
                 for column, column_cells in zip(self._columns, cells, strict=True)
             ]
             out.valid = list(zip(lines, *values, strict=True))
@@ -258,7 +278,7 @@ class RowValidator:
                 plain = batch.text if not odd else None
                 try:
                     out.copy_text = self.copy_text.text(
-                        lines, cells, values, plain=plain, rejected=problems.keys()
+                        lines, cells, values, copied, plain=plain, rejected=problems.keys()
                     )
                 except (TypeError, KeyError):  # a parser gave a value of another type
                     out.copy_text = None
@@ -286,10 +306,14 @@ class RowValidator:
         cells: Sequence[str],
         lines: Sequence[int],
         problems: dict[int, list[RejectedRow]],
+        copied: list[Sequence[str] | None],
     ) -> Sequence[object]:
-        fast = self._column_fast(column, cells)
+        """The column's values; appends to ``copied`` the cells COPY may take as CSV text
+        for them, or None."""
+        fast = self._column_fast(column, cells, copied)
         if fast is not None:
             return fast
+        copied.append(None)
         values: list[object] = []
         convert, name = column.convert, column.field.name
         for i, raw in enumerate(cells):
@@ -302,9 +326,12 @@ class RowValidator:
                 )
         return values
 
-    def _column_fast(self, column: _Column, cells: Sequence[str]) -> Sequence[object] | None:
+    def _column_fast(
+        self, column: _Column, cells: Sequence[str], copied: list[Sequence[str] | None]
+    ) -> Sequence[object] | None:
         """Every cell's value, exactly as ``convert`` would give it, or ``None`` when some
-        cell needs ``convert`` to say what is wrong with it (or to normalise it)."""
+        cell needs ``convert`` to say what is wrong with it (or to normalise it). On
+        success, appends to ``copied`` the trimmed cells if COPY reads them as the values."""
         joined = SEPARATOR.join(cells)
         if joined.count(SEPARATOR) != len(cells) - 1 or "\x00" in joined:
             return None
@@ -317,7 +344,8 @@ class RowValidator:
         # the separator counts as white space, so when splitting on white space keeps every
         # other character, no cell was empty or had a space: nothing to trim
         texts = joined.split()
-        if len(texts) != len(cells) or len("".join(texts)) != len(joined) - len(cells) + 1:
+        trimmed = len(texts) != len(cells) or len("".join(texts)) != len(joined) - len(cells) + 1
+        if trimmed:
             texts = list(map(str.strip, joined.split(SEPARATOR)))
         field = column.field
         present = texts
@@ -327,6 +355,11 @@ class RowValidator:
             present = [t for t in texts if t]
         if field.max_length is not None and present and max(map(len, present)) > field.max_length:
             return None
+        form = column.as_copied
+        if form is not None:
+            every = SEPARATOR.join(present) if trimmed or present is not texts else joined
+            if form.fullmatch(every) is None:
+                form = None
         if column.identity:
             parsed: Sequence[object] = present
         else:
@@ -336,11 +369,13 @@ class RowValidator:
                     try:
                         parsed = parse(present)
                     except FieldError:
+                        form = None  # the ordinary parser may read the cells otherwise
                         parsed = list(map(column.convert, present))
                 else:
                     parsed = list(map(column.convert, present))
             except FieldError:
                 return None
+        copied.append(texts if form is not None else None)
         if present is texts:
             return parsed
         found = iter(parsed)
@@ -361,6 +396,13 @@ class RowValidator:
         else:
             parse = column_parser(field.parse)
         table = cell_table(kind, fold_letters=opts.fold_arabic_letters)
+        as_copied = None
+        if parse is iso_dates:
+            as_copied = _COPIED_DATES
+        elif parse is iso_datetimes:
+            as_copied = _COPIED_DATETIMES
+        elif field.parse is parse_bool and not ranged:
+            as_copied = _COPIED_BOOLEANS
         return _Column(
             field=field,
             position=position,
@@ -370,6 +412,7 @@ class RowValidator:
             table=table,
             mapped=re.compile("[" + re.escape("".join(map(chr, table)) + ZWNJ) + "]"),
             identity=field.parse is str and not ranged,
+            as_copied=as_copied,
         )
 
     def _joined(self, cells: list[str]) -> str:

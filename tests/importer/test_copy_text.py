@@ -75,10 +75,15 @@ async def _same_both_ways(
     return len(binary)
 
 
-def _awkward_rows(rng: random.Random, count: int, awkward: float) -> list[list[str]]:
+def _awkward_rows(
+    rng: random.Random, count: int, awkward: float, *, jalali: bool = False
+) -> list[list[str]]:
     rows = []
     for _ in range(count):
         cells = _draw(rng, 0.05, ragged=False)
+        if jalali:  # the good dates of the pools are Gregorian
+            cells[HEADER.index("birth_date")] = "1380-07-15"
+            cells[HEADER.index("date_joined")] = rng.choice(["1402/07/15 10:00", ""])
         for name in ("first_name", "last_name", "faculty"):
             if rng.random() < awkward:
                 cells[HEADER.index(name)] = rng.choice(AWKWARD)
@@ -86,16 +91,18 @@ def _awkward_rows(rng: random.Random, count: int, awkward: float) -> list[list[s
     return rows
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(9))
 @pytest.mark.parametrize("numbered", [True, False], ids=["numbered", "plain"])
 async def test_text_loads_what_binary_loads(
     conn: asyncpg.Connection, seed: int, numbered: bool
 ) -> None:
     rng = random.Random(seed)
-    validator = RowValidator(MODEL, HEADER, {}, JobOptions())
+    calendar = ["gregorian", "auto", "jalali"][seed % 3]
+    options = JobOptions(calendar=calendar, time_zone="Asia/Tehran")  # type: ignore[arg-type]
+    validator = RowValidator(MODEL, HEADER, {}, options)
     writer = validator.write_copy_text([",", ";", "\t", "-"][seed % 4], numbered=numbered)
     await _tables(conn, validator.fields)
-    rows = _awkward_rows(rng, 300, awkward=[0.0, 0.05, 0.5][seed % 3])
+    rows = _awkward_rows(rng, 300, [0.0, 0.05, 0.5][seed % 3], jalali=calendar == "jalali")
     checked = validator.check_rows(RecordBatch(list(range(2, 302)), rows))
     assert checked.rejected  # some bad cells: their rows are left out of the text
     assert await _same_both_ways(conn, validator, writer, checked) == len(checked.valid) > 150
