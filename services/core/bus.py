@@ -31,8 +31,18 @@ EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600.0
 PROGRESS_MAX_AGE_SECONDS = 24 * 3600.0
 
 
-def make_broker(url: str, name: str) -> NatsBroker:
-    return NatsBroker(url, serializer=MsgSpecSerializer(), name=name, logger=None)
+def make_broker(url: str, name: str, *, reconnect_wait: float = 2.0) -> NatsBroker:
+    """The services' broker. It never stops reconnecting: nats-py gives up after 60 tries by
+    default, and FastStream's pull loop then retries a closed connection without pause, so a
+    worker whose NATS was away for two minutes spun a core for ever and never recovered."""
+    return NatsBroker(
+        url,
+        serializer=MsgSpecSerializer(),
+        name=name,
+        logger=None,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=reconnect_wait,  # type: ignore[arg-type]  # seconds, a float
+    )
 
 
 def stream_configs(subjects: Subjects) -> list[StreamConfig]:
