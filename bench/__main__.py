@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -69,6 +70,9 @@ def _parse(argv: list[str] | None) -> Options:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a terminated bench stops its services and servers as Ctrl-C does (asyncio.run cancels
+    # the run, whose cleanup stops them), instead of leaving them running on their own
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return asyncio.run(run(_parse(argv)))
 
 
