@@ -17,7 +17,7 @@ import nats.aio.client
 import pytest
 
 from contracts.base import Reply
-from contracts.jobs import CreateJob, RequestRun
+from contracts.jobs import CreateJob, ImportMode, JobOptions, RequestRun
 from contracts.subjects import Subjects
 from services.core.settings import Settings
 from tests.support.people import FIELDS, person
@@ -29,7 +29,9 @@ ROWS = 120_000
 BAD_EVERY = 1_000
 
 
-def write_file(path: Path) -> int:
+def write_file(path: Path, *, repeat_first: bool = False) -> int:
+    """ROWS people, every BAD_EVERY-th with a bad e-mail; ``repeat_first`` adds, as the last
+    row, the first person again under another first name. The number of bad rows."""
     bad = 0
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, FIELDS)
@@ -40,10 +42,14 @@ def write_file(path: Path) -> int:
                 row["email"] = "not an email"
                 bad += 1
             writer.writerow(row)
+        if repeat_first:
+            writer.writerow(dict(person(3_000_001), first_name="Repeated"))
     return bad
 
 
-async def _start(nc: nats.aio.client.Client, subjects: Subjects, job_id: str) -> None:
+async def _start(
+    nc: nats.aio.client.Client, subjects: Subjects, job_id: str, mode: ImportMode = "insert"
+) -> None:
     """Create the import of big.csv and queue its run, as another system would."""
     create = CreateJob(
         correlation_id="c",
@@ -54,6 +60,7 @@ async def _start(nc: nats.aio.client.Client, subjects: Subjects, job_id: str) ->
         model_name="users.User",
         format="csv",
         file_path="big.csv",
+        options=JobOptions(mode=mode),
     )
     run = RequestRun(correlation_id="c", actor="registrar", job_id=job_id)
     for verb, cmd in (("create", create), ("request_run", run)):
@@ -173,6 +180,56 @@ async def test_stopped_worker_hands_its_job_back_at_once(
         assert stats["rows_rejected"] == bad
         count = await db.fetchval("SELECT count(*) FROM users_user WHERE username LIKE 'p3%'")
         assert count == ROWS - bad
+    finally:
+        await nc.close()
+        await db.close()
+
+
+async def test_a_key_repeated_after_the_resume_point_is_still_a_rejected_duplicate(
+    settings: Settings, subjects: Subjects, imports_root: Path, tmp_path: Path
+) -> None:
+    """An upsert of a file whose last row repeats the first person, stopped midway and
+    resumed: the repeat is rejected as in a run never interrupted. Before, the resumed run
+    had forgotten the keys of the rows before its checkpoint that changed nothing, and the
+    repeat overwrote the first person's record."""
+    bad = write_file(imports_root / "big.csv", repeat_first=True)
+    env = service_env(settings, DM_ACK_WAIT_SECONDS="120", DM_IMPORT_CHUNK_SIZE="500")
+    loaded, upsert = str(uuid.uuid4()), str(uuid.uuid4())
+    db = await asyncpg.connect(settings.database_url)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        first_log = tmp_path / "first.log"
+        with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
+            wait_for_log(first_log, "importer ready", p)
+            await _start(nc, subjects, loaded)  # the people are stored as the file says
+            job = await _wait(db, loaded, lambda j: j["status"] in ("completed", "failed"), 120)
+            assert job["status"] == "completed", job["error_message"]
+            await _start(nc, subjects, upsert, mode="upsert")  # every row is unchanged
+            job = await _wait(db, upsert, lambda j: j["last_row"] >= 5_000, 15)
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(30) == 0
+        assert 0 < (await _job(db, upsert))["last_row"] < ROWS
+
+        second_log = tmp_path / "second.log"
+        with running("services.importer", dict(env, DM_WORKER_NAME="second"), second_log) as p:
+            wait_for_log(second_log, "importer ready", p)
+            job = await _wait(db, upsert, lambda j: j["status"] in ("completed", "failed"), 60)
+        assert job["status"] == "completed", job["error_message"]
+        stats = job["statistics"]
+        stats = msgspec.json.decode(stats) if isinstance(stats, str) else stats
+        assert (stats["rows_unchanged"], stats["rows_updated"]) == (ROWS - bad, 0)
+        assert stats["rows_rejected"] == bad + 1
+        repeat = await db.fetchval(
+            "SELECT message FROM dm.job_rejections WHERE job_id = $1 AND row = $2",
+            upsert,
+            ROWS + 2,
+        )
+        assert repeat is not None
+        assert "already in row 2 " in repeat, repeat
+        name = await db.fetchval(
+            "SELECT first_name FROM users_user WHERE username = $1", person(3_000_001)["username"]
+        )
+        assert name == person(3_000_001)["first_name"]
     finally:
         await nc.close()
         await db.close()

@@ -205,6 +205,17 @@ class ChunkLoader:
             f"INSERT INTO {self.seen} ({cols}) SELECT {cols} FROM {self.stage}{where}", *args
         )
 
+    async def remember_loaded(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
+        """A resumed run: remember the keys of rows that an earlier run of the job loaded
+        before its last checkpoint (it remembered them in its own session, now gone), so
+        that a key repeated further down is still a rejected duplicate. Inside the caller's
+        transaction, whose commit empties the staging table again."""
+        if not rows:
+            return
+        await conn.copy_records_to_table(self.stage, records=rows, columns=["_row", *self.columns])
+        await self._resolve_lookups(conn)
+        await self._remember(conn)
+
     async def _stage_rows(
         self,
         conn: asyncpg.Connection,

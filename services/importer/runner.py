@@ -292,6 +292,8 @@ class JobRunner:
                     await ctx.children.prepare(raw)
                 await conn.commit()
                 try:
+                    if ctx.job.last_row and (opts.dry_run or opts.mode != "insert"):
+                        await self._remember_loaded(ctx, path, model, validator, loader, conn)
                     if opts.all_or_nothing and not opts.dry_run:
                         await self._all_or_nothing(ctx, path, model, validator, loader, conn)
                     else:
@@ -307,6 +309,44 @@ class JobRunner:
                             await ctx.children.drop(await self._driver(conn))
         finally:
             source.close()
+
+    async def _remember_loaded(
+        self,
+        ctx: RunContext,
+        path: Any,
+        model: Any,
+        validator: RowValidator,
+        loader: ChunkLoader,
+        conn: AsyncConnection,
+    ) -> None:
+        """A resumed run: read the file up to the checkpoint again and remember the keys of
+        its valid rows, as the run before did. Without them, an upsert or skip (or a dry
+        run) took a key repeated after the checkpoint for a new one, unlike a run that
+        was never interrupted."""
+        source = open_source(ctx.job.format, path, model, ctx.job.options)
+        try:
+            source.header()
+            read = batch_reader(source)
+            done, pending = 0, []
+            while done < ctx.job.last_row:
+                records = read(min(PIECE_ROWS, ctx.job.last_row - done))
+                if records is None:
+                    break
+                done += len(records)
+                pending.extend(validator.check_rows(records).valid)
+                if len(pending) >= self.chunk_size:
+                    await self._remember(conn, loader, pending)
+                    pending = []
+            await self._remember(conn, loader, pending)
+        finally:
+            source.close()
+
+    async def _remember(
+        self, conn: AsyncConnection, loader: ChunkLoader, rows: list[tuple[Any, ...]]
+    ) -> None:
+        async with conn.begin():
+            await conn.execute(text("SELECT 1"))  # a real transaction before raw statements
+            await loader.remember_loaded(await self._driver(conn), rows)
 
     async def _stream(
         self,
