@@ -27,6 +27,12 @@ def _parse(argv: list[str] | None) -> Options:
         "--profile", action="store_true", help="extra untimed runs under py-spy (if installed)"
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="rounds of the import and upsert, each side's best counting (2; 1 with --quick)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=None,
@@ -62,7 +68,10 @@ def _parse(argv: list[str] | None) -> Options:
         ),
         profile=args.profile,
         only=only,
+        repeat=args.repeat or (1 if args.quick else 2),
     )
+    if not 1 <= options.repeat <= 10:
+        parser.error("--repeat must be between 1 and 10")
     for name in ("rows", "big_rows", "xlsx_rows"):
         if not 1 <= getattr(options, name) <= 9_999_999:
             parser.error(f"--{name.replace('_', '-')} must be between 1 and 9,999,999")

@@ -55,6 +55,9 @@ class Options:
     profile: bool = False
     # a subset of SECTIONS to run while working on one of them (None: all of them)
     only: frozenset[str] | None = None
+    # rounds of the import and upsert: baseline and ours alternate, the best of each counts
+    # (a shared 2-core machine's speed drifts between runs; the best is the least disturbed)
+    repeat: int = 1
 
     def runs(self, section: str) -> bool:
         if section == "profile":
@@ -220,32 +223,47 @@ def _job_info(job: JobRun, cpu: float, pg_cpu: float, service: str = "importer")
 
 async def section_import(state: State, importer: ImporterProcess) -> None:
     rows = state.options.rows
-    _say(f"baseline: psql \\copy of {rows:,} rows into the empty table")
-    _truncate(state)
-    copy_s = _copy_in(state, state.files.csv)
-    _verify(state, "\\copy", rows)
+    copy_s = float("inf")
+    best: tuple[JobRun, float, float] | None = None
+    peak_rss = 0.0
+    for round_no in range(1, state.options.repeat + 1):
+        _say(f"baseline: psql \\copy of {rows:,} rows into the empty table"
+             f"{_round(state, round_no)}")  # fmt: skip
+        _truncate(state)
+        copy_s = min(copy_s, _copy_in(state, state.files.csv))
+        _verify(state, "\\copy", rows)
+
+        _say(f"ours: import of {rows:,} rows through the bus (insert){_round(state, round_no)}")
+        _truncate(state)
+        job, cpu, pg_cpu = await _run_job(state, importer, state.files.csv)
+        if not _verify_job(state, "insert import", job, rows):
+            best = None
+            break
+        _verify(state, "insert import", rows)
+        peak_rss = max(peak_rss, job.peak_rss_mb)
+        if best is None or job.seconds < best[0].seconds:
+            best = (job, cpu, pg_cpu)
     copy_rate = _rate(rows, copy_s)
     state.lines.append(Line("psql \\copy from (empty table)", rows, copy_s, baseline=True))
-
-    _say(f"ours: import of {rows:,} rows through the bus (insert)")
-    _truncate(state)
-    job, cpu, pg_cpu = await _run_job(state, importer, state.files.csv)
-    ok = _verify_job(state, "insert import", job, rows)
-    _verify(state, "insert import", rows)
-    rate = _rate(rows, job.seconds) if ok else None
+    rate = _rate(rows, best[0].seconds) if best else None
     ratio = _ratio(rate, copy_rate)
     state.lines.append(
-        Line("import via bus, insert", rows, job.seconds if ok else None, ratio=ratio,
-             target=TARGET_IMPORT, rss_mb=job.peak_rss_mb)
+        Line("import via bus, insert", rows, best[0].seconds if best else None, ratio=ratio,
+             target=TARGET_IMPORT, rss_mb=peak_rss or None)
     )  # fmt: skip
     state.results.update(
         copy_rows_per_s=copy_rate,
         import_rows_per_s=rate,
         import_vs_copy=ratio,
-        importer_peak_rss_mb_1m=round(job.peak_rss_mb, 1),
+        importer_peak_rss_mb_1m=round(peak_rss, 1) if best else None,
     )
     state.results["details"]["copy_seconds"] = round(copy_s, 3)
-    state.results["details"]["import"] = _job_info(job, cpu, pg_cpu)
+    if best:
+        state.results["details"]["import"] = _job_info(*best)
+
+
+def _round(state: State, round_no: int) -> str:
+    return f", round {round_no} of {state.options.repeat}" if state.options.repeat > 1 else ""
 
 
 async def section_upsert(state: State, importer: ImporterProcess) -> None:
@@ -261,33 +279,47 @@ async def section_upsert(state: State, importer: ImporterProcess) -> None:
         f"  ON CONFLICT (username) DO UPDATE SET {sets}, updated_at = now();\n"
         "COMMIT;\n"
     )
-    _say(f"baseline: raw staged upsert of {rows:,} rows in SQL (table full)")
-    _reset_full(state)
-    sql_s = state.psql.run(script)
-    changed = int(state.psql.value(f"SELECT count(*) FROM {TABLE} WHERE updated_at > created_at"))
-    if changed != rows:
-        state.problem(f"raw upsert: {changed} rows updated, expected {rows}")
+    sql_s = float("inf")
+    best: tuple[JobRun, float, float] | None = None
+    peak_rss = 0.0
+    for round_no in range(1, state.options.repeat + 1):
+        _say(f"baseline: raw staged upsert of {rows:,} rows in SQL (table full)"
+             f"{_round(state, round_no)}")  # fmt: skip
+        _reset_full(state)
+        sql_s = min(sql_s, state.psql.run(script))
+        changed = int(
+            state.psql.value(f"SELECT count(*) FROM {TABLE} WHERE updated_at > created_at")
+        )
+        if changed != rows:
+            state.problem(f"raw upsert: {changed} rows updated, expected {rows}")
+
+        _say(f"ours: upsert import of {rows:,} rows through the bus (every row changes)"
+             f"{_round(state, round_no)}")  # fmt: skip
+        _reset_full(state)
+        job, cpu, pg_cpu = await _run_job(state, importer, state.files.upsert, mode="upsert")
+        if not _verify_job(state, "upsert import", job, rows):
+            best = None
+            break
+        if job.statistics.get("rows_updated") != rows:
+            state.problem(f"upsert import: {job.statistics} (expected {rows} rows updated)")
+        _verify(state, "upsert import", rows)
+        peak_rss = max(peak_rss, job.peak_rss_mb)
+        if best is None or job.seconds < best[0].seconds:
+            best = (job, cpu, pg_cpu)
     sql_rate = _rate(rows, sql_s)
     state.lines.append(Line("raw staged upsert (psql)", rows, sql_s, baseline=True))
-
-    _say(f"ours: upsert import of {rows:,} rows through the bus (every row changes)")
-    _reset_full(state)
-    job, cpu, pg_cpu = await _run_job(state, importer, state.files.upsert, mode="upsert")
-    ok = _verify_job(state, "upsert import", job, rows)
-    if ok and job.statistics.get("rows_updated") != rows:
-        state.problem(f"upsert import: {job.statistics} (expected {rows} rows updated)")
-    _verify(state, "upsert import", rows)
-    rate = _rate(rows, job.seconds) if ok else None
+    rate = _rate(rows, best[0].seconds) if best else None
     ratio = _ratio(rate, sql_rate)
     state.lines.append(
-        Line("import via bus, upsert", rows, job.seconds if ok else None, ratio=ratio,
-             target=TARGET_UPSERT, rss_mb=job.peak_rss_mb)
+        Line("import via bus, upsert", rows, best[0].seconds if best else None, ratio=ratio,
+             target=TARGET_UPSERT, rss_mb=peak_rss or None)
     )  # fmt: skip
     state.results.update(
         sql_upsert_rows_per_s=sql_rate, upsert_rows_per_s=rate, upsert_vs_sql=ratio
     )
     state.results["details"]["sql_upsert_seconds"] = round(sql_s, 3)
-    state.results["details"]["upsert"] = _job_info(job, cpu, pg_cpu)
+    if best:
+        state.results["details"]["upsert"] = _job_info(*best)
 
 
 def _csv_data_rows(path: Path) -> tuple[list[str], int]:
