@@ -51,7 +51,8 @@ class JobOptionsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     mode: Literal["insert", "upsert", "skip"] = "insert"
     encoding: str | None = None
-    delimiter: str | None = None
+    # one character that is not a quote or a line break, as a CSV reader needs
+    delimiter: Annotated[str, msgspec.Meta(pattern='^[^"\r\n]$')] | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
     calendar: Literal["gregorian", "jalali", "auto"] = "auto"
     time_zone: str = "Asia/Tehran"

@@ -10,8 +10,10 @@ back as the same value, and a column of a type not listed here keeps the binary 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from itertools import compress
 
 from services.core.catalogue import Field
@@ -44,10 +46,10 @@ _STR_TYPES = frozenset(
         "float8",
         "date",
         "uuid",
-        "timestamp with time zone",
-        "timestamptz",
     }
 )
+_INSTANT_TYPES = frozenset({"timestamp with time zone", "timestamptz"})
+_FAR_OFFSET = re.compile(r"[+-](?:1[6-9]|2[0-9]):")
 
 
 def _texts(values: Sequence[object]) -> Sequence[str]:
@@ -58,6 +60,13 @@ def _texts(values: Sequence[object]) -> Sequence[str]:
 
 def _strs(values: Sequence[object]) -> list[str]:
     return ["" if v is None else str(v) for v in values]
+
+
+def _instants(values: Sequence[object]) -> list[str]:
+    texts = _strs(values)
+    if _FAR_OFFSET.search("".join(texts)):  # PostgreSQL refuses offsets of 16 hours or more
+        return ["" if v is None else str(v.astimezone(UTC)) for v in values]  # type: ignore[attr-defined]
+    return texts
 
 
 def _booleans(values: Sequence[object]) -> list[str]:
@@ -73,6 +82,8 @@ def renderer(sql_type: str) -> Render | None:
         return _texts
     if base in _STR_TYPES:
         return _strs
+    if base in _INSTANT_TYPES:
+        return _instants
     if base in ("boolean", "bool"):
         return _booleans
     return None
@@ -121,6 +132,8 @@ class CopyText:
         self._same_delimiter = self.delimiter == delimiter
         self._whole_lines = sorted(positions) == list(range(width))
         self._special = (self.delimiter, '"', "\n", "\r")
+        # lines of one unnumbered cell: a cell \. alone would end PostgreSQL's reading
+        self._lone = len(fields) == 1 and not numbered
         self.numbered = numbered
 
     def text(
@@ -156,7 +169,11 @@ class CopyText:
                 as_read = False
                 columns.append(texts)
             joined = "".join(texts)
-            if any(s in joined for s in self._special) or (render is _texts and "" in values[i]):
+            if (
+                any(s in joined for s in self._special)
+                or (render is _texts and "" in values[i])
+                or (self._lone and "\\." in texts)  # a line of just \. ends the data (PG < 18)
+            ):
                 columns[-1] = _quoted(values[i], render)
                 as_read = False
         if rejected:

@@ -206,6 +206,11 @@ class CsvSource:
     def __init__(
         self, path: Path, *, encoding: str | None = None, delimiter: str | None = None
     ) -> None:
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+            raise JobFailure(
+                "bad_option",
+                f"delimiter {delimiter!r} must be one character, not a quote or a line break",
+            )
         self.path = path
         self.bytes_total = path.stat().st_size
         self._raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in close()

@@ -10,15 +10,17 @@ both ways: the same values, the same rejections in the same order. No servers.
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, datetime
 
 import pytest
 
 from contracts.jobs import JobOptions, RejectedRow
-from services.core.catalogue import get_model
+from services.core.catalogue import Field, Model, get_model
 from services.core.catalogue.columns import national_ids
 from services.core.catalogue.fields import FieldError, parse_iran_national_id
 from services.importer.csv_source import CellError, RecordBatch
+from services.importer.errors import JobFailure
 from services.importer.validate import RowValidator, ValidRow
 
 
@@ -205,3 +207,55 @@ def test_digits_of_other_scripts_are_stored_as_ascii(digits: dict[int, int]) -> 
         checked = validator.check_rows(batch)
         assert not checked.rejected, checked.rejected[:3]
         assert checked.valid == expected.valid[: len(checked.valid)]
+
+
+# an enabled table's date and time columns, as reflection describes them: parsed with str,
+# read by the calendar-aware parsers because of their kind
+ENABLED = Model(
+    name="public.trial_types",
+    schema="public",
+    table="trial_types",
+    fields=(
+        Field(name="code", sql_type="varchar(20)", required=True, kind="identifier"),
+        Field(name="t_date", sql_type="date", kind="date"),
+        Field(name="t_tstz", sql_type="timestamp with time zone", kind="datetime"),
+    ),
+    natural_key="code",
+)
+
+
+@pytest.mark.parametrize("calendar", ["gregorian", "auto", "jalali"])
+def test_an_enabled_tables_dates_are_parsed_column_by_column_too(calendar: str) -> None:
+    """Before, the column check took such a column's cells as they were (its parser is str),
+    so COPY stored 1402/07/15 as a Gregorian date and a naive time as UTC, whatever the job's
+    calendar and zone said, while one awkward cell in the batch gave the right values."""
+    options = JobOptions(calendar=calendar, time_zone="Asia/Tehran")  # type: ignore[arg-type]
+    validator = RowValidator(ENABLED, ["code", "t_date", "t_tstz"], {}, options)
+    rows = [
+        ["k0", "1402/07/15", "2024-01-01 10:00:00"],
+        ["k1", "1402-07-16", "2024-01-01T10:00:00+03:30"],
+        ["k2", "2023-10-08", ""],
+    ]
+    batch = RecordBatch([2, 3, 4], rows)
+    expected_valid, expected_rejected = _reference(validator, batch)
+    checked = validator.check_rows(batch)
+    assert checked.valid == expected_valid
+    assert checked.rejected == expected_rejected
+    for row in checked.valid:
+        assert row[2] is None or isinstance(row[2], date)
+        assert row[3] is None or isinstance(row[3], datetime)
+
+
+@pytest.mark.parametrize("sql_type", ["time without time zone", "interval", "bytea", "text[]",
+                                      "timestamp(3) without time zone"])  # fmt: skip
+def test_a_column_type_imports_cannot_load_is_named_before_reading(sql_type: str) -> None:
+    model = Model(
+        name="public.odd",
+        schema="public",
+        table="odd",
+        fields=(Field(name="code", sql_type="text", required=True), Field("t", sql_type)),
+        natural_key="code",
+    )
+    with pytest.raises(JobFailure, match=f"column 't' has type {re.escape(sql_type)}"):
+        RowValidator(model, ["code", "t"], {}, JobOptions())
+    assert RowValidator(model, ["code"], {}, JobOptions()).columns == ["code"]

@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 
 from contracts.jobs import JobOptions
 from services.core.catalogue import Field, get_model
+from services.gateway.schemas import JobOptionsBody
 from services.importer.copy_text import CopyText, renderer
 from services.importer.csv_source import CsvSource, RecordBatch
+from services.importer.errors import JobFailure
 from services.importer.loader import quote_ident
 from services.importer.validate import CheckedRows, RowValidator
 from tests.importer.test_check_rows import HEADER, _draw, _nid
@@ -165,3 +168,44 @@ def test_types_without_a_text_form_keep_the_binary_path() -> None:
     assert renderer("integer[]") is None
     assert renderer("timestamp without time zone") is None
     assert renderer("character varying(150)") is not None
+
+
+async def test_a_date_time_sixteen_hours_or_more_off_utc_loads_its_instant(
+    conn: asyncpg.Connection,
+) -> None:
+    """PostgreSQL reads offsets below 16 hours only; Python takes up to 23:59. Before, such
+    a cell failed the COPY of its chunk, and with it an upsert or a dry run."""
+    rng = random.Random(3)
+    validator = RowValidator(MODEL, HEADER, {}, JobOptions())
+    await _tables(conn, validator.fields)
+    rows = _awkward_rows(rng, 20, 0.0)
+    column = HEADER.index("date_joined")
+    offsets = ["+16:00", "-23:59", "+15:59", "+03:30"]
+    for i, row in enumerate(rows):
+        row[column] = f"2024-01-01T10:00:00{offsets[i % 4]}"
+    for numbered in (True, False):
+        writer = validator.write_copy_text(",", numbered=numbered)
+        checked = validator.check_rows(RecordBatch(list(range(2, 22)), rows))
+        assert await _same_both_ways(conn, validator, writer, checked) == len(checked.valid) > 10
+
+
+def test_a_lone_backslash_dot_is_quoted() -> None:
+    """An unquoted line of just \\. ends COPY's data on PostgreSQL before 18: the rows after
+    it were lost without a word from a file of one column."""
+    model = get_model("users.User")
+    fields = [f for f in model.fields if f.name == "username"]
+    writer = CopyText(fields, [0], 1, ",", numbered=False)
+    cells = [["a", "\\.", "b"]]
+    text = writer.text([2, 3, 4], cells, cells, [None], plain=None)
+    assert text == '"a"\n"\\."\n"b"'
+
+
+def test_a_delimiter_must_be_one_plain_character(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("username\nu1\n", encoding="utf-8")
+    for bad in ("::", '"', "\n", ""):
+        with pytest.raises(JobFailure, match="delimiter"):
+            CsvSource(path, delimiter=bad)
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.convert({"delimiter": bad}, JobOptionsBody)
+    assert msgspec.convert({"delimiter": ":"}, JobOptionsBody).delimiter == ":"
