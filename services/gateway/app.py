@@ -27,6 +27,7 @@ from services.gateway.downloads import download_result
 from services.gateway.events import job_events
 from services.gateway.jobs import JobController
 from services.gateway.reports import download_rejections
+from services.gateway.unavailable import BUS_DOWN, bus_unavailable
 from services.gateway.uploads import upload_file
 
 __all__ = ["build_app"]
@@ -118,6 +119,7 @@ def build_app(settings: Settings, *, nats_url: str, database_url: str) -> Litest
         openapi_config=openapi,
         logging_config=None,  # the service's structured logging is already in place
         after_exception=[log_unexpected],
+        exception_handlers=dict.fromkeys(BUS_DOWN, bus_unavailable),
     )
 
 
@@ -126,6 +128,8 @@ async def log_unexpected(exc: Exception, scope: Any) -> None:
     Expected refusals (401, 404, 400, ...) are answers, not errors, and are not logged."""
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         return
+    if isinstance(exc, BUS_DOWN):
+        return  # a 503, logged once without a traceback
     log.error(
         "request failed",
         method=scope.get("method"),

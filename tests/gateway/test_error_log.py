@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import nats.errors
+from litestar import Request
 from litestar.exceptions import NotFoundException
 from structlog.testing import capture_logs
 
-from services.gateway.app import log_unexpected
+from services.core.settings import Settings
+from services.gateway.app import build_app, log_unexpected
+from services.gateway.unavailable import BUS_DOWN, RETRY_AFTER_SECONDS, bus_unavailable
 
 SCOPE = {"method": "PUT", "path": "/api/data-management/uploads/x.csv"}
 
@@ -25,3 +31,19 @@ async def test_a_refusal_is_an_answer_not_an_error() -> None:
     with capture_logs() as logs:
         await log_unexpected(NotFoundException(), SCOPE)
     assert logs == []
+
+
+async def test_a_bus_that_does_not_answer_is_a_503_to_try_again() -> None:
+    """Before, NATS being away made every upload and job a 500 with a traceback."""
+    request: Request[Any, Any, Any] = Request(
+        {"type": "http", "method": "POST", "path": "/api/data-management/jobs/"}  # type: ignore[arg-type]
+    )
+    with capture_logs() as logs:
+        response = bus_unavailable(request, nats.errors.TimeoutError())
+        await log_unexpected(nats.errors.TimeoutError(), SCOPE)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert [e["event"] for e in logs] == ["message bus unavailable"]
+    app = build_app(Settings(), nats_url="nats://127.0.0.1:1", database_url="postgresql://x")
+    for error in BUS_DOWN:
+        assert app.exception_handlers[error] is bus_unavailable
