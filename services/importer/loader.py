@@ -126,6 +126,9 @@ class ChunkLoader:
         # look-up of a reference by name, no empty cell that stands for a database default
         self.direct = mode in ("insert", "skip") and not any(fk.lookup for fk in self.foreign)
         self._defaulted = [i + 1 for i, f in enumerate(self.fields) if f.db_default]
+        self._defaulted_values = [
+            i for i in self._defaulted if self.fields[i - 1].name not in model.key
+        ]
         self._direct_cooldown = 0
         self._counted_cooldown = 0
 
@@ -332,6 +335,8 @@ class ChunkLoader:
         rows = await self._stage_rows(conn, rows, result, clashes=False, emptied=counted, copy=copy)
         if not rows:
             return result
+        if self.mode == "upsert" and self._kept_defaults(rows):
+            await self._keep_stored_defaults(conn)
         if self.mode in ("upsert", "skip"):
             # a key seen in an earlier chunk whose row wrote nothing: the table cannot tell
             await self._reject_remembered(conn, result, key_only=True)
@@ -355,6 +360,23 @@ class ChunkLoader:
             # rows written by this run are told by their stamp; the others are remembered
             await self._remember(conn, untouched)
         return result
+
+    def _kept_defaults(self, rows: Sequence[Row]) -> bool:
+        """Whether a row leaves empty a (non-key) column that has a database default."""
+        return any(None in map(itemgetter(i), rows) for i in self._defaulted_values)
+
+    async def _keep_stored_defaults(self, conn: asyncpg.Connection) -> None:
+        """An empty cell of a column with a default keeps a stored record's value (as the
+        dry run says): the staged row takes it, and the default is left for new records."""
+        names = [self.fields[i - 1].name for i in self._defaulted_values]
+        sets = ", ".join(
+            f"{quote_ident(c)} = COALESCE(s.{quote_ident(c)}, t.{quote_ident(c)})" for c in names
+        )
+        empty = " OR ".join(f"s.{quote_ident(c)} IS NULL" for c in names)
+        on = " AND ".join(f"t.{quote_ident(c)} = s.{quote_ident(c)}" for c in self.model.key)
+        await conn.execute(
+            f"UPDATE {self.stage} s SET {sets} FROM {self.target} t WHERE ({empty}) AND {on}"
+        )
 
     async def _copy_direct(
         self,

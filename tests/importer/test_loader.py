@@ -173,3 +173,31 @@ async def test_on_a_table_without_a_change_stamp_a_key_repeated_in_a_later_chunk
         "SELECT first_name FROM users_user WHERE username = $1", person(50)["username"]
     )
     assert name == person(50)["first_name"]
+
+
+async def test_upsert_keeps_a_stored_value_where_a_cell_with_a_default_is_empty(
+    conn: asyncpg.Connection,
+) -> None:
+    """An empty cell of a column with a database default gives new records the default and
+    leaves stored ones as they are, as the dry run says. Before, the upsert set the default
+    on stored records too: an empty is_active reactivated a deactivated user."""
+    loader = ChunkLoader(MODEL, _fields(), "upsert")
+    await loader.prepare(conn)
+    stored = [person(i) for i in range(1, 4)]
+    await _load(conn, loader, _rows(stored), await _started(conn))
+    await conn.execute("UPDATE users_user SET is_active = false WHERE username = $1", "p0000002")
+
+    loader = ChunkLoader(MODEL, _fields(), "upsert")  # a new run
+    await loader.prepare(conn)
+    again = [dict(p, is_active="", faculty="Law") for p in stored] + [
+        dict(person(9), is_active="")
+    ]
+    result = await _load(conn, loader, _rows(again), await _started(conn))
+    assert (result.inserted, result.updated, result.rejected) == (1, 3, [])
+    flags = await conn.fetch("SELECT username, is_active, faculty FROM users_user ORDER BY 1")
+    assert [(r["username"], r["is_active"], r["faculty"]) for r in flags] == [
+        ("p0000001", True, "Law"),
+        ("p0000002", False, "Law"),
+        ("p0000003", True, "Law"),
+        ("p0000009", True, "Science"),
+    ]
