@@ -1,7 +1,8 @@
 """Checked rows as CSV text for ``COPY ... (FORMAT csv)``.
 
-asyncpg's binary COPY encodes every value of every row in Python, about a quarter of the
-importer's time on a large file. A checked batch is turned into CSV text instead while the
+asyncpg's binary COPY encodes every value of every row in Python, inside the write of the
+chunk: for a chunk that goes through the staging table (an upsert, a dry run), the set-based
+statement waited for that encoding. A checked batch is turned into CSV text instead while the
 chunk before it is being written: a column whose values are the file's cells as they were
 is taken as it is, and when every column is, so is the batch's text. The text stands for
 exactly the values the check produced: each SQL type is written in the form PostgreSQL reads
