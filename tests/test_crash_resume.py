@@ -87,6 +87,19 @@ async def _wait(
         await asyncio.sleep(0.05)
 
 
+async def _finish_on_second_worker(
+    env: dict[str, str], db: asyncpg.Connection, job_id: str, log: Path, seconds: float
+) -> dict[str, int]:
+    """Start a replica named "second", let it finish the job; the job's final statistics."""
+    with running("services.importer", dict(env, DM_WORKER_NAME="second"), log) as p:
+        wait_for_log(log, "importer ready", p)
+        job = await _wait(db, job_id, lambda j: j["status"] in ("completed", "failed"), seconds)
+    assert job["status"] == "completed", job["error_message"]
+    stats = job["statistics"]
+    decoded: dict[str, int] = msgspec.json.decode(stats) if isinstance(stats, str) else stats
+    return decoded
+
+
 async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
     settings: Settings, subjects: Subjects, imports_root: Path, tmp_path: Path
 ) -> None:
@@ -107,13 +120,7 @@ async def test_killed_worker_is_resumed_by_another_without_loss_or_doubles(
             p.wait()
         killed_at = (await _job(db, job_id))["last_row"]
 
-        second_log = tmp_path / "second.log"
-        with running("services.importer", dict(env, DM_WORKER_NAME="second"), second_log) as p:
-            wait_for_log(second_log, "importer ready", p)
-            job = await _wait(db, job_id, lambda j: j["status"] in ("completed", "failed"), 120)
-        assert job["status"] == "completed", job["error_message"]
-        stats = job["statistics"]
-        stats = msgspec.json.decode(stats) if isinstance(stats, str) else stats
+        stats = await _finish_on_second_worker(env, db, job_id, tmp_path / "second.log", 120)
         assert stats["rows_read"] == ROWS
         assert stats["rows_imported"] == ROWS - bad
         assert stats["rows_rejected"] == bad
@@ -161,21 +168,15 @@ async def test_stopped_worker_hands_its_job_back_at_once(
         with running("services.importer", dict(env, DM_WORKER_NAME="first"), first_log) as p:
             wait_for_log(first_log, "importer ready", p)
             await _start(nc, subjects, job_id)
-            job = await _wait(db, job_id, lambda j: j["last_row"] >= 5_000, 15)
+            await _wait(db, job_id, lambda j: j["last_row"] >= 5_000, 15)
             p.send_signal(signal.SIGTERM)
             assert p.wait(30) == 0
         stopped = await _job(db, job_id)
         assert stopped["status"] == "running"
         assert 0 < stopped["last_row"] < ROWS
 
-        second_log = tmp_path / "second.log"
-        with running("services.importer", dict(env, DM_WORKER_NAME="second"), second_log) as p:
-            wait_for_log(second_log, "importer ready", p)
-            # well under the 120 s ack wait
-            job = await _wait(db, job_id, lambda j: j["status"] in ("completed", "failed"), 60)
-        assert job["status"] == "completed", job["error_message"]
-        stats = job["statistics"]
-        stats = msgspec.json.decode(stats) if isinstance(stats, str) else stats
+        # well under the 120 s ack wait
+        stats = await _finish_on_second_worker(env, db, job_id, tmp_path / "second.log", 60)
         assert stats["rows_imported"] == ROWS - bad
         assert stats["rows_rejected"] == bad
         count = await db.fetchval("SELECT count(*) FROM users_user WHERE username LIKE 'p3%'")
@@ -205,18 +206,12 @@ async def test_a_key_repeated_after_the_resume_point_is_still_a_rejected_duplica
             job = await _wait(db, loaded, lambda j: j["status"] in ("completed", "failed"), 120)
             assert job["status"] == "completed", job["error_message"]
             await _start(nc, subjects, upsert, mode="upsert")  # every row is unchanged
-            job = await _wait(db, upsert, lambda j: j["last_row"] >= 5_000, 15)
+            await _wait(db, upsert, lambda j: j["last_row"] >= 5_000, 15)
             p.send_signal(signal.SIGTERM)
             assert p.wait(30) == 0
         assert 0 < (await _job(db, upsert))["last_row"] < ROWS
 
-        second_log = tmp_path / "second.log"
-        with running("services.importer", dict(env, DM_WORKER_NAME="second"), second_log) as p:
-            wait_for_log(second_log, "importer ready", p)
-            job = await _wait(db, upsert, lambda j: j["status"] in ("completed", "failed"), 60)
-        assert job["status"] == "completed", job["error_message"]
-        stats = job["statistics"]
-        stats = msgspec.json.decode(stats) if isinstance(stats, str) else stats
+        stats = await _finish_on_second_worker(env, db, upsert, tmp_path / "second.log", 60)
         assert (stats["rows_unchanged"], stats["rows_updated"]) == (ROWS - bad, 0)
         assert stats["rows_rejected"] == bad + 1
         repeat = await db.fetchval(

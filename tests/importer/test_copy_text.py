@@ -6,7 +6,6 @@ two staging tables of a real PostgreSQL, one each way, and the tables must match
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -25,15 +24,6 @@ from tests.importer.test_check_rows import HEADER, _draw, _nid
 
 MODEL = get_model("users.User")
 AWKWARD = ['say "hi"', "a,b", "semi;colon", "pipe|bar", '""', "two\nlines", "tab\there", "O'Neil"]
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def _tables(conn: asyncpg.Connection, fields: list[Field]) -> None:

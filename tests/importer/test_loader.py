@@ -5,7 +5,6 @@ shortcut's bet is lost, with the same rows stored and the same reasons given."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import asyncpg
@@ -19,15 +18,6 @@ from services.importer.validate import RowValidator
 from tests.support.people import FIELDS, person
 
 MODEL = get_model("users.User")
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 def _rows(people: list[dict[str, str]], first_line: int = 2) -> list[tuple[object, ...]]:
@@ -189,9 +179,7 @@ async def test_upsert_keeps_a_stored_value_where_a_cell_with_a_default_is_empty(
 
     loader = ChunkLoader(MODEL, _fields(), "upsert")  # a new run
     await loader.prepare(conn)
-    again = [dict(p, is_active="", faculty="Law") for p in stored] + [
-        dict(person(9), is_active="")
-    ]
+    again = [dict(p, is_active="", faculty="Law") for p in stored] + [dict(person(9), is_active="")]
     result = await _load(conn, loader, _rows(again), await _started(conn))
     assert (result.inserted, result.updated, result.rejected) == (1, 3, [])
     flags = await conn.fetch("SELECT username, is_active, faculty FROM users_user ORDER BY 1")
