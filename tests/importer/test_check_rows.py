@@ -259,3 +259,20 @@ def test_a_column_type_imports_cannot_load_is_named_before_reading(sql_type: str
     with pytest.raises(JobFailure, match=f"column 't' has type {re.escape(sql_type)}"):
         RowValidator(model, ["code", "t"], {}, JobOptions())
     assert RowValidator(model, ["code"], {}, JobOptions()).columns == ["code"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [("بله", True), ("آری", True), ("۱", True), ("١", True), ("خیر", False), ("نه", False),
+     ("۰", False), ("٠", False), ("Yes", True), ("0", False)],
+)  # fmt: skip
+def test_persian_yes_no_words_and_digits(cell: str, value: bool) -> None:
+    """۱ and نه were refused while 1 and بله were read."""
+    validator = RowValidator(get_model("users.User"), HEADER, {}, JobOptions())
+    rng = random.Random(5)
+    rows = [_draw(rng, 0.0, ragged=False) for _ in range(3)]
+    for row in rows:
+        row[HEADER.index("is_active")] = cell
+    checked = validator.check_rows(RecordBatch([2, 3, 4], rows))
+    assert checked.rejected == []
+    assert [row[HEADER.index("is_active") + 1] for row in checked.valid] == [value] * 3

@@ -60,8 +60,9 @@ class Field:
     high: object = None
 
 
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "on", "بله", "فعال"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "off", "خیر", "غیرفعال"})
+# Persian and Arabic-Indic ۱/١ and ۰/٠ count as 1 and 0; آری and نه as yes and no
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "on", "بله", "آری", "فعال", "۱", "١"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "off", "خیر", "نه", "غیرفعال", "۰", "٠"})
 
 
 def parse_bool(text: str) -> bool:
