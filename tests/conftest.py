@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from contracts.subjects import Subjects
@@ -47,6 +48,17 @@ async def database_url(servers: Servers) -> AsyncIterator[str]:
     url, name = await create_database(servers)
     yield url
     await drop_database(servers, name)
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain asyncpg connection to the test's database (for the loader's and the export
+    query's own tests)."""
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 @pytest.fixture

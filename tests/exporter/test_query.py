@@ -4,24 +4,12 @@ output column of the same name, sorting by the apostrophe-prefixed text)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
-import pytest
 
 from services.core.catalogue import get_model
 from services.exporter.query import build_query
 
 MODEL = get_model("users.User")
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def test_csv_rows_sort_by_the_stored_values_not_the_neutralised_text(
