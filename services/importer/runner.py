@@ -66,6 +66,10 @@ PROGRESS_EVERY_SECONDS = 0.5
 PIECE_ROWS = 250
 # checked chunks that may wait for their write behind the one being written
 WRITE_AHEAD = 2
+# a run's first chunk is at most this long: the database idles until a chunk is checked,
+# so a short first one starts its work sooner (for an XLSX sheet, whose rows all come at
+# once after the parse, 0.1 s of 1.8 s per 100,000 rows)
+FIRST_CHUNK_ROWS = 1000
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -368,8 +372,9 @@ class JobRunner:
         batch = _Batch()
         writes: deque[asyncio.Task[None]] = deque()
         read = batch_reader(source)
+        size = min(self.chunk_size, FIRST_CHUNK_ROWS)
         try:
-            while (records := read(min(PIECE_ROWS, self.chunk_size - batch.rows))) is not None:
+            while (records := read(min(PIECE_ROWS, size - batch.rows))) is not None:
                 if ctx.record_no + len(records) <= skip_to:
                     ctx.record_no += len(records)  # a resumed run: committed before
                     continue
@@ -378,7 +383,8 @@ class JobRunner:
                     ctx.record_no = skip_to
                 ctx.record_no += len(records)
                 batch.add(records, validator.check_rows(records))
-                if batch.rows >= self.chunk_size:
+                if batch.rows >= size:
+                    size = self.chunk_size
                     batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_read
                     batch.seal(validator.copy_text)
                     while len(writes) >= WRITE_AHEAD or (writes and writes[0].done()):
