@@ -382,7 +382,8 @@ class RowValidator:
             present = [t for t in texts if t]
         if field.max_length is not None and present and max(map(len, present)) > field.max_length:
             return None
-        form = column.as_copied
+        # the copied forms matter only to a batch written as CSV text for COPY
+        form = column.as_copied if self.copy_text is not None else None
         if form is not None:
             every = SEPARATOR.join(present) if trimmed or present is not texts else joined
             if form.fullmatch(every) is None:
