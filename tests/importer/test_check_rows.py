@@ -17,7 +17,13 @@ import pytest
 
 from contracts.jobs import JobOptions, RejectedRow
 from services.core.catalogue import Field, Model, get_model
-from services.core.catalogue.columns import national_ids
+from services.core.catalogue.columns import (
+    ColumnParser,
+    emails,
+    iso_dates,
+    iso_datetimes,
+    national_ids,
+)
 from services.core.catalogue.fields import FieldError, parse_iran_national_id
 from services.importer.csv_source import CellError, RecordBatch
 from services.importer.errors import JobFailure
@@ -276,3 +282,18 @@ def test_persian_yes_no_words_and_digits(cell: str, value: bool) -> None:
     checked = validator.check_rows(RecordBatch([2, 3, 4], rows))
     assert checked.rejected == []
     assert [row[HEADER.index("is_active") + 1] for row in checked.valid] == [value] * 3
+
+
+@pytest.mark.timeout(20)  # a hang guard: a column-wide regex once backtracked exponentially
+@pytest.mark.parametrize(
+    ("parse", "good"),
+    [
+        (emails, "first.middle.last@mail.dept.uni.example.ac.ir"),
+        (iso_dates, "2001-02-03"),
+        (iso_datetimes, "2024-03-04T05:06:07.123456+03:30"),
+    ],
+)
+def test_a_long_column_with_a_bad_last_cell_fails_at_once(parse: ColumnParser, good: str) -> None:
+    with pytest.raises(FieldError):
+        parse([good] * 250 + [good + "@"])
+    assert len(parse([good] * 250)) == 250
