@@ -16,10 +16,19 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from itertools import compress
+from operator import itemgetter
 
 from services.core.catalogue import Field
 
-__all__ = ["COPY_DELIMITERS", "CopyData", "CopyText", "renderer"]
+__all__ = [
+    "COPY_DELIMITERS",
+    "CopyData",
+    "CopyText",
+    "field_renderer",
+    "parsed_by_server",
+    "renderer",
+    "rows_payload",
+]
 
 Render = Callable[[Sequence[object]], Sequence[str]]
 
@@ -90,6 +99,40 @@ def renderer(sql_type: str) -> Render | None:
     return None
 
 
+def parsed_by_server(field: Field) -> bool:
+    """A column of a type this module has no form for (inet, macaddr, an enum...) whose cells
+    the importer keeps as text: PostgreSQL's own input reads them, in CSV COPY."""
+    return (
+        renderer(field.sql_type) is None
+        and field.parse is str
+        and field.kind not in ("date", "datetime")
+    )
+
+
+def field_renderer(field: Field) -> Render | None:
+    """How ``field``'s values are written as CSV cells, or None if they are not."""
+    return _texts if parsed_by_server(field) else renderer(field.sql_type)
+
+
+def rows_payload(fields: Sequence[Field], rows: Sequence[Sequence[object]]) -> CopyData:
+    """Rows as ``(line, *values)`` tuples as numbered CSV for the staging table, every value
+    quoted (a table with columns only PostgreSQL reads has no binary COPY)."""
+    renders = [field_renderer(f) for f in fields]
+    if None in renders:
+        raise TypeError("a column has no CSV form")
+    columns: list[Sequence[str]] = [list(map(str, map(itemgetter(0), rows)))]
+    for i, render in enumerate(renders, start=1):
+        assert render is not None
+        columns.append(_quoted(list(map(itemgetter(i), rows)), render))
+    text = "\n".join(map(",".join, zip(*columns, strict=True)))
+    return CopyData(
+        data=(text + "\n").encode() if rows else b"",
+        columns=[f.name for f in fields],
+        delimiter=",",
+        numbered=True,
+    )
+
+
 def _quoted(values: Sequence[object], render: Render) -> list[str]:
     # an unquoted empty cell is NULL: every other value is quoted, the empty string too
     return [
@@ -126,7 +169,7 @@ class CopyText:
         # were is its own text
         self.order = sorted(range(len(fields)), key=positions.__getitem__)
         self.columns = [fields[i].name for i in self.order]
-        renders = [renderer(fields[i].sql_type) for i in self.order]
+        renders = [field_renderer(fields[i]) for i in self.order]
         self.usable = bool(fields) and None not in renders
         self._renders: list[Render] = [r for r in renders if r is not None]
         self.delimiter = delimiter if delimiter in COPY_DELIMITERS else ","

@@ -26,7 +26,7 @@ import asyncpg
 
 from contracts.jobs import RejectedRow, RowChange
 from services.core.catalogue import Field, Model
-from services.importer.copy_text import CopyData
+from services.importer.copy_text import CopyData, parsed_by_server, rows_payload
 from services.importer.errors import JobFailure
 
 __all__ = ["ChunkLoader", "ChunkResult", "Row", "quote_ident"]
@@ -55,6 +55,29 @@ def _db_message(error: asyncpg.PostgresError) -> str:
 
 class _Uneven(Exception):
     """The counted insert did not write every row: undo it and account row by row."""
+
+
+# a value PostgreSQL's input for a type refuses, found cell by cell (each cast in its own
+# subtransaction): only run once a chunk's COPY has been refused, so it can be slow
+_REFUSED_FUNCTION = """
+CREATE OR REPLACE FUNCTION pg_temp.dm_refused(cells text[], type_name text)
+RETURNS TABLE (pos integer, message text) LANGUAGE plpgsql AS $$
+DECLARE
+    cell text;
+BEGIN
+    pos := 0;
+    FOREACH cell IN ARRAY cells LOOP
+        pos := pos + 1;
+        CONTINUE WHEN cell IS NULL;
+        BEGIN
+            EXECUTE format('SELECT CAST(%L AS %s)', cell, type_name);
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+            message := SQLERRM;
+            RETURN NEXT;
+        END;
+    END LOOP;
+END $$
+"""
 
 
 def quote_ident(name: str) -> str:
@@ -124,7 +147,14 @@ class ChunkLoader:
         )
         # a row can go straight into the table when nothing has to be rewritten first: no
         # look-up of a reference by name, no empty cell that stands for a database default
-        self.direct = mode in ("insert", "skip") and not any(fk.lookup for fk in self.foreign)
+        # columns whose cells PostgreSQL's own input reads (inet, macaddr, an enum): they go
+        # by CSV COPY into the staging table, where a value it refuses becomes a rejected row
+        self._server_parsed = [i + 1 for i, f in enumerate(self.fields) if parsed_by_server(f)]
+        self.direct = (
+            mode in ("insert", "skip")
+            and not any(fk.lookup for fk in self.foreign)
+            and not self._server_parsed
+        )
         self._defaulted = [i + 1 for i, f in enumerate(self.fields) if f.db_default]
         self._defaulted_values = [
             i for i in self._defaulted if self.fields[i - 1].name not in model.key
@@ -148,6 +178,8 @@ class ChunkLoader:
         await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.seen} (_row bigint, {seen})")
         key = ", ".join(quote_ident(c) for c in self.model.key)
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {self.seen}_key ON {self.seen} ({key})")
+        if self._server_parsed:
+            await conn.execute(_REFUSED_FUNCTION)
 
     async def preview(
         self, conn: asyncpg.Connection, rows: Sequence[Row], *, copy: CopyData | None = None
@@ -238,14 +270,10 @@ class ChunkLoader:
             return kept
         if not emptied:  # inside one long all-or-nothing transaction
             await conn.execute(f"TRUNCATE {self.stage}")
-        if copy is not None and copy.numbered:
-            await conn.copy_to_table(
-                self.stage,
-                source=memoryview(copy.data),
-                columns=["_row", *copy.columns],
-                format="csv",
-                delimiter=copy.delimiter,
-            )
+        if self._server_parsed:
+            kept = await self._stage_checked(conn, kept, result, copy)
+        elif copy is not None and copy.numbered:
+            await self._copy_stage(conn, copy)
         else:
             await conn.copy_records_to_table(
                 self.stage, records=kept, columns=["_row", *self.columns]
@@ -257,6 +285,63 @@ class ChunkLoader:
         if clashes:
             await self._reject_foreign_clashes(conn, result)
         return kept
+
+    async def _copy_stage(self, conn: asyncpg.Connection, copy: CopyData) -> None:
+        await conn.copy_to_table(
+            self.stage,
+            source=memoryview(copy.data),
+            columns=["_row", *copy.columns],
+            format="csv",
+            delimiter=copy.delimiter,
+        )
+
+    async def _stage_checked(
+        self,
+        conn: asyncpg.Connection,
+        rows: Sequence[Row],
+        result: ChunkResult,
+        copy: CopyData | None,
+    ) -> Sequence[Row]:
+        """COPY a chunk with columns PostgreSQL reads: when it refuses a value, each such
+        column's cells are tried one by one and the rows it refuses become rejected rows
+        (with its reason), and the rest are copied."""
+        if copy is None or not copy.numbered:
+            copy = rows_payload(self.fields, rows)
+        try:
+            async with conn.transaction():
+                await self._copy_stage(conn, copy)
+            return rows
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+            refused = await self._refused_cells(conn, rows)
+            if not refused:
+                raise
+        result.rejected.extend(refused)
+        lines = {r.row for r in refused}
+        kept = [row for row in rows if row[0] not in lines]
+        if kept:
+            await self._copy_stage(conn, rows_payload(self.fields, kept))
+        return kept
+
+    async def _refused_cells(
+        self, conn: asyncpg.Connection, rows: Sequence[Row]
+    ) -> list[RejectedRow]:
+        refused: list[RejectedRow] = []
+        for i in self._server_parsed:
+            field = self.fields[i - 1]
+            cells = [row[i] for row in rows]
+            for found in await conn.fetch(
+                "SELECT pos, message FROM pg_temp.dm_refused($1::text[], $2)", cells, field.sql_type
+            ):
+                row = rows[found["pos"] - 1]
+                refused.append(
+                    RejectedRow(
+                        row=row[0],
+                        column=field.name,
+                        value=str(row[i]),
+                        message=f"{field.name}: {found['message']}",
+                    )
+                )
+        return sorted(refused, key=lambda r: r.row)
 
     def _count_preview(self, r: asyncpg.Record, result: ChunkResult) -> None:
         key = str(r["key"]).replace("\x1f", ", ")

@@ -9,6 +9,8 @@ database, never from a request.
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import date
@@ -176,7 +178,9 @@ def _parser(base: str, column: Any, rule: FieldRule) -> tuple[Any, Any]:
         return parse_integer(_INTEGERS[base]), "number"
     if base == "numeric":
         return parse_numeric(column["precision"], column["scale"]), "number"
-    if base in ("float4", "float8"):
+    if base == "float4":
+        return _parse_real, "number"
+    if base == "float8":
         return _parse_float, "number"
     if base == "date":
         return str, "date"
@@ -225,11 +229,29 @@ def _bounds(rule: FieldRule, kind: str) -> tuple[object, object]:
     return convert(rule.min), convert(rule.max)
 
 
+# what PostgreSQL's real holds: larger magnitudes overflow, smaller non-zero ones underflow
+_REAL_MAX = 3.4028234663852886e38
+_REAL_MIN = 1.401298464324817e-45
+_NONZERO = re.compile("[1-9]")
+
+
 def _parse_float(value: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError as e:
         raise FieldError(f"{value!r} is not a number") from e
+    if not math.isfinite(number):  # NaN from a spreadsheet is junk, not a value
+        raise FieldError(f"{value!r} is not a finite number (infinite, NaN or beyond 1.8e308)")
+    if not number and _NONZERO.search(value.lower().partition("e")[0]):
+        raise FieldError(f"{value} is too small for a double precision (it would be 0)")
+    return number
+
+
+def _parse_real(value: str) -> float:
+    number = _parse_float(value)
+    if abs(number) > _REAL_MAX or (number and abs(number) < _REAL_MIN):
+        raise FieldError(f"{value} is out of range for a real (about 1.4e-45 to 3.4e38)")
+    return number
 
 
 def _parse_json(value: str) -> str:

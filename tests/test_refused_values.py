@@ -1,0 +1,89 @@
+"""Values a column's own type refuses (a bad address in an inet column, a number too big for a
+real, a word not in an enum) are rejected rows that name the row, the column and PostgreSQL's
+reason; the other rows of the chunk are stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+
+from contracts.jobs import JobOptions
+from contracts.subjects import Subjects
+from services.core.settings import Settings
+from tests.support.bus_client import run_job
+from tests.support.processes import running, service_env, wait_for_log
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        JobOptions(mode="insert"),
+        JobOptions(mode="upsert"),
+        JobOptions(dry_run=True),
+        JobOptions(all_or_nothing=True),
+    ],
+    ids=["insert", "upsert", "dry-run", "all-or-nothing"],
+)
+async def test_a_value_the_column_type_refuses_rejects_its_row_only(
+    settings: Settings,
+    subjects: Subjects,
+    imports_root: Path,
+    tmp_path: Path,
+    options: JobOptions,
+) -> None:
+    db = await asyncpg.connect(settings.database_url)
+    await db.execute(
+        "CREATE SCHEMA uni; CREATE TYPE uni.level AS ENUM ('bsc', 'msc'); "
+        "CREATE TABLE uni.hosts "
+        "(name text PRIMARY KEY, addr inet, ratio real, mac macaddr, level uni.level)"
+    )
+    (imports_root / "hosts.csv").write_text(
+        "name,addr,ratio,mac,level\n"
+        "h1,10.0.0.1,0.5,08:00:2b:01:02:03,msc\n"
+        "h2,999.1.1.1,0.5,08:00:2b:01:02:04,bsc\n"
+        "h3,10.0.0.3,1e39,08:00:2b:01:02:05,bsc\n"
+        "h4,10.0.0.4,2.5,zz,bsc\n"
+        "h5,10.0.0.0/8,,,\n"
+        "h6,10.0.0.6,1,,phd\n",
+        "utf-8",
+    )
+    env = service_env(settings, DM_MODEL_TABLES="uni.hosts")
+    log = tmp_path / "importer.log"
+    nc = await nats.connect(settings.nats_url)
+    try:
+        with running("services.importer", env, log) as proc:
+            wait_for_log(log, "importer ready", proc)
+            job = await run_job(
+                nc,
+                db,
+                subjects,
+                file_path="hosts.csv",
+                fmt="csv",
+                model="uni.hosts",
+                options=options,
+            )
+        stored = {r["name"]: r for r in await db.fetch("SELECT * FROM uni.hosts")}
+    finally:
+        await nc.close()
+        await db.close()
+    found = {(e["row"], e["column"]): e for e in job["errors"]}
+    assert sorted(found) == [(3, "addr"), (4, "ratio"), (5, "mac"), (7, "level")]
+    if options.all_or_nothing:  # the first pass found them: nothing is written
+        assert job["status"] == "failed"
+        assert "4 of 6 rows were rejected" in job["error_message"], job["error_message"]
+        assert stored == {}
+        return
+    assert job["status"] == "completed", job["error_message"]
+    assert sorted(stored) == ([] if options.dry_run else ["h1", "h5"])
+    if not options.dry_run:
+        assert str(stored["h5"]["addr"]) == "10.0.0.0/8"
+    assert "999.1.1.1" in found[(3, "addr")]["message"]
+    assert found[(3, "addr")]["value"] == "999.1.1.1"
+    assert "range" in found[(4, "ratio")]["message"]
+    assert "phd" in found[(7, "level")]["message"]
+    assert job["statistics"]["rows_rejected"] == 4
