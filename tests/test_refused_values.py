@@ -1,6 +1,6 @@
 """Values a column's own type refuses (a bad address in an inet column, a number too big for a
-real, a word not in an enum) are rejected rows that name the row, the column and PostgreSQL's
-reason; the other rows of the chunk are stored."""
+real, a word not in an enum, a domain's check) are rejected rows that name the row, the column
+and PostgreSQL's reason; the other rows of the chunk are stored."""
 
 from __future__ import annotations
 
@@ -39,17 +39,19 @@ async def test_a_value_the_column_type_refuses_rejects_its_row_only(
     db = await asyncpg.connect(settings.database_url)
     await db.execute(
         "CREATE SCHEMA uni; CREATE TYPE uni.level AS ENUM ('bsc', 'msc'); "
-        "CREATE TABLE uni.hosts "
-        "(name text PRIMARY KEY, addr inet, ratio real, mac macaddr, level uni.level)"
+        "CREATE DOMAIN uni.room AS text CHECK (VALUE ~ '^[A-Z][0-9]+$'); "
+        "CREATE TABLE uni.hosts (name text PRIMARY KEY, addr inet, ratio real, mac macaddr, "
+        "level uni.level, room uni.room)"
     )
     (imports_root / "hosts.csv").write_text(
-        "name,addr,ratio,mac,level\n"
-        "h1,10.0.0.1,0.5,08:00:2b:01:02:03,msc\n"
-        "h2,999.1.1.1,0.5,08:00:2b:01:02:04,bsc\n"
-        "h3,10.0.0.3,1e39,08:00:2b:01:02:05,bsc\n"
-        "h4,10.0.0.4,2.5,zz,bsc\n"
-        "h5,10.0.0.0/8,,,\n"
-        "h6,10.0.0.6,1,,phd\n",
+        "name,addr,ratio,mac,level,room\n"
+        "h1,10.0.0.1,0.5,08:00:2b:01:02:03,msc,B12\n"
+        "h2,999.1.1.1,0.5,08:00:2b:01:02:04,bsc,B12\n"
+        "h3,10.0.0.3,1e39,08:00:2b:01:02:05,bsc,B12\n"
+        "h4,10.0.0.4,2.5,zz,bsc,B12\n"
+        "h5,10.0.0.0/8,,,,\n"
+        "h6,10.0.0.6,1,,phd,B12\n"
+        "h7,10.0.0.7,1,,,room 5\n",
         "utf-8",
     )
     env = service_env(settings, DM_MODEL_TABLES="uni.hosts")
@@ -72,10 +74,10 @@ async def test_a_value_the_column_type_refuses_rejects_its_row_only(
         await nc.close()
         await db.close()
     found = {(e["row"], e["column"]): e for e in job["errors"]}
-    assert sorted(found) == [(3, "addr"), (4, "ratio"), (5, "mac"), (7, "level")]
+    assert sorted(found) == [(3, "addr"), (4, "ratio"), (5, "mac"), (7, "level"), (8, "room")]
     if options.all_or_nothing:  # the first pass found them: nothing is written
         assert job["status"] == "failed"
-        assert "4 of 6 rows were rejected" in job["error_message"], job["error_message"]
+        assert "5 of 7 rows were rejected" in job["error_message"], job["error_message"]
         assert stored == {}
         return
     assert job["status"] == "completed", job["error_message"]
@@ -86,4 +88,5 @@ async def test_a_value_the_column_type_refuses_rejects_its_row_only(
     assert found[(3, "addr")]["value"] == "999.1.1.1"
     assert "range" in found[(4, "ratio")]["message"]
     assert "phd" in found[(7, "level")]["message"]
-    assert job["statistics"]["rows_rejected"] == 4
+    assert "room_check" in found[(8, "room")]["message"]
+    assert job["statistics"]["rows_rejected"] == 5
