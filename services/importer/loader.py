@@ -247,7 +247,12 @@ class ChunkLoader:
         transaction, whose commit empties the staging table again."""
         if not rows:
             return
-        await conn.copy_records_to_table(self.stage, records=rows, columns=["_row", *self.columns])
+        if self._server_parsed:  # rows the run before loaded: PostgreSQL took their values
+            await self._copy_stage(conn, rows_payload(self.fields, rows))
+        else:
+            await conn.copy_records_to_table(
+                self.stage, records=rows, columns=["_row", *self.columns]
+            )
         await self._resolve_lookups(conn)
         await self._remember(conn)
 
