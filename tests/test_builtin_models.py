@@ -141,10 +141,12 @@ async def test_courses_name_their_faculty_by_code_or_name(
             ["XX999", "Nowhere", "3", "دانشکده ناموجود"],
             ["XX998", "Too heavy", "11", "ENG"],
             ["SC203", "Physics 2", "3", "SCI"],
+            ["SC204", "Physics 3", "3", "sci"],  # another case: one faculty has that code
+            ["SC205", "Physics 4", "3", SCI_EN.upper()],
         ],
     )
     job = await _load(nc, db, subjects, unknown, "courses.Course")
-    assert job["statistics"]["rows_imported"] == 1
+    assert job["statistics"]["rows_imported"] == 3, job["errors"]
     assert job["statistics"]["rows_rejected"] == 2
     errors = _errors_by_row(job)
     [missing] = errors[2]
@@ -155,8 +157,9 @@ async def test_courses_name_their_faculty_by_code_or_name(
     [heavy] = errors[3]
     assert heavy["column"] == "credits"
     assert "above 10" in heavy["message"]
-    codes = {r["code"] for r in await db.fetch("SELECT code FROM courses_course")}
-    assert codes == {"CE101", "SC201", "SC202", "SC203"}
+    faculties = dict(await db.fetch("SELECT code, faculty FROM courses_course"))
+    assert sorted(faculties) == ["CE101", "SC201", "SC202", "SC203", "SC204", "SC205"]
+    assert faculties["SC204"] == faculties["SC205"] == "SCI"
 
 
 async def test_enrollments_resolve_students_and_upsert_by_composite_key(

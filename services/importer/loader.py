@@ -627,11 +627,33 @@ class ChunkLoader:
                 continue
             col, ref = quote_ident(fk.column), f"{quote_ident(fk.schema)}.{quote_ident(fk.table)}"
             target = quote_ident(fk.target)
+            unresolved = (
+                f"s.{col} IS NOT NULL "
+                f"AND NOT EXISTS (SELECT 1 FROM {ref} k WHERE k.{target} = s.{col})"
+            )
             match = " OR ".join(f"r.{quote_ident(c)}::text = s.{col}::text" for c in fk.lookup)
             await conn.execute(
                 f"UPDATE {self.stage} s SET {col} = r.{target} FROM {ref} r "
-                f"WHERE s.{col} IS NOT NULL AND ({match}) "
-                f"AND NOT EXISTS (SELECT 1 FROM {ref} k WHERE k.{target} = s.{col})"
+                f"WHERE {unresolved} AND ({match})"
+            )
+            # then ignoring case (engineering, sci) where that names exactly one row: only
+            # for the cells still unresolved, each column matched by a hash join
+            if not await conn.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {self.stage} s WHERE {unresolved})"
+            ):
+                continue
+            matches = " UNION ALL ".join(
+                f"SELECT w.v, r.{target} AS t FROM wanted w JOIN {ref} r "
+                f"ON lower(r.{quote_ident(c)}::text) = w.v"
+                for c in (fk.target, *fk.lookup)
+            )
+            await conn.execute(
+                f"WITH wanted AS (SELECT DISTINCT lower(s.{col}::text) AS v "
+                f"FROM {self.stage} s WHERE {unresolved}), "
+                f"hits AS (SELECT v, (array_agg(t))[1] AS t FROM ({matches}) m GROUP BY v "
+                "HAVING count(DISTINCT t) = 1) "
+                f"UPDATE {self.stage} s SET {col} = h.t FROM hits h "
+                f"WHERE {unresolved} AND lower(s.{col}::text) = h.v"
             )
 
     async def _reject_missing_references(
