@@ -28,6 +28,7 @@ from contracts.jobs import RejectedRow, RowChange
 from services.core.catalogue import Field, Model
 from services.importer.copy_text import CopyData, parsed_by_server, rows_payload
 from services.importer.errors import JobFailure
+from services.importer.validate import MAX_VALUE_SHOWN
 
 __all__ = ["ChunkLoader", "ChunkResult", "Row", "quote_ident"]
 
@@ -78,6 +79,11 @@ BEGIN
     END LOOP;
 END $$
 """
+
+
+def _shown(text: str) -> str:
+    """A refused cell (and PostgreSQL's message, which quotes it) as a report shows it."""
+    return text if len(text) <= MAX_VALUE_SHOWN else text[:MAX_VALUE_SHOWN] + "…"
 
 
 def quote_ident(name: str) -> str:
@@ -342,8 +348,8 @@ class ChunkLoader:
                     RejectedRow(
                         row=row[0],
                         column=field.name,
-                        value=str(row[i]),
-                        message=f"{field.name}: {found['message']}",
+                        value=_shown(str(row[i])),
+                        message=_shown(f"{field.name}: {found['message']}"),
                     )
                 )
         return sorted(refused, key=lambda r: r.row)

@@ -52,12 +52,20 @@ async def test_refused_cells_are_rejected_and_a_resumed_run_remembers_loaded_key
     assert isinstance(started, datetime)
     rows = _rows(
         model,
-        [["08:00:2b:01:02:03", "msc", "a"], ["nope", "bsc", "b"], ["08:00:2b:01:02:05", "phd", ""]],
+        [
+            ["08:00:2b:01:02:03", "msc", "a"],
+            ["nope", "bsc", "b"],
+            ["08:00:2b:01:02:05", "phd", ""],
+            ["z" * 5000, "bsc", "long"],
+        ],
     )
     async with conn.transaction():
         result = await loader.load(conn, rows, started)
-    assert [(r.row, r.column) for r in result.rejected] == [(3, "mac"), (4, "level")]
+    assert [(r.row, r.column) for r in result.rejected] == [(3, "mac"), (4, "level"), (5, "mac")]
     assert "macaddr" in result.rejected[0].message
+    long = result.rejected[2]  # shown shortened, like every rejected value
+    assert long.value == "z" * 200 + "…"
+    assert len(long.message) == 201
     assert result.inserted == 1
 
     # a resumed run's loader (a new session) learns the key loaded before its checkpoint
