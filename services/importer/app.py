@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from faststream import FastStream
 from faststream.nats import NatsBroker
 
@@ -19,10 +17,6 @@ SERVICE = "importer"
 def build_app(
     settings: Settings, *, nats_url: str, database_url: str
 ) -> tuple[FastStream, NatsBroker]:
-    # rows are checked in a thread while the event loop writes chunks: the loop gets the GIL
-    # within half a millisecond of a database answer instead of after Python's default 5 ms
-    # (process-wide, which in an importer is what it is for)
-    sys.setswitchinterval(0.0005)
     return build_job_worker_app(
         SERVICE,
         "import",
