@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dataclasses import field as default
 from datetime import date, timedelta
 from functools import partial
-from operator import itemgetter
+from operator import is_not, itemgetter
 from typing import Any, NamedTuple
 
 from contracts.jobs import JobOptions, RejectedRow
@@ -366,14 +366,13 @@ class RowValidator:
             if ZWNJ in joined:
                 return None  # tidying a ZWNJ depends on the letters around it
             joined = joined.translate(column.table)
+            cells = joined.split(SEPARATOR)
         if column.kind == "number" and ("," in joined or "\u066c" in joined):
             return None  # thousands separators: the careful per-cell rule
-        # the separator counts as white space, so when splitting on white space keeps every
-        # other character, no cell was empty or had a space: nothing to trim
-        texts = joined.split()
-        trimmed = len(texts) != len(cells) or len("".join(texts)) != len(joined) - len(cells) + 1
-        if trimmed:
-            texts = list(map(str.strip, joined.split(SEPARATOR)))
+        # str.strip gives back the very same string when there is nothing to trim, so the
+        # common case makes no new strings and is told by identity alone
+        texts = list(map(str.strip, cells))
+        trimmed = any(map(is_not, texts, cells))
         field = column.field
         present = texts
         if "" in texts:
