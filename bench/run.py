@@ -32,6 +32,8 @@ BENCH = ROOT / "bench"
 TABLE = "public.users_user"
 COLUMNS = ", ".join(datagen.FIELDS)
 PROBE_ROWS = 1_000
+# runs of each way python-calamine reads the XLSX file, and of our XLSX import: best of each
+CALAMINE_ROUNDS = 3
 
 TARGET_IMPORT = 0.7
 TARGET_UPSERT = 0.7
@@ -467,7 +469,7 @@ def _calamine_seconds(path: Path, rows: int) -> tuple[float, float]:
     """Best of three, whole sheet (to_python) and streamed (iter_rows)."""
     calamine = _calamine()
     whole = streamed = float("inf")
-    for _ in range(3):
+    for _ in range(CALAMINE_ROUNDS):
         started = time.perf_counter()
         with calamine.CalamineWorkbook.from_path(str(path)) as wb:
             data = wb.get_sheet_by_index(0).to_python()
@@ -513,14 +515,7 @@ async def section_xlsx(state: State, importer: ImporterProcess) -> None:
                     f"xlsx probe: {probe.status} {probe.error_code} {probe.error_message}"
                 )
         else:
-            _say(f"ours: XLSX import of {rows:,} rows through the bus")
-            _truncate(state)
-            job, cpu, pg_cpu = await _run_job(state, importer, state.files.xlsx, fmt="xlsx")
-            if _verify_job(state, "xlsx import", job, rows):
-                _verify(state, "xlsx import", rows)
-                state.results["details"]["xlsx_import"] = _job_info(job, cpu, pg_cpu)
-            else:
-                job = None
+            job = await _best_xlsx_import(state, importer, rows)
     if note:
         _say(f"ours: XLSX import — {note}")
     rate = _rate(rows, job.seconds) if job is not None else None
@@ -530,6 +525,25 @@ async def section_xlsx(state: State, importer: ImporterProcess) -> None:
              target=TARGET_XLSX, rss_mb=job.peak_rss_mb if job else None, note=note)
     )  # fmt: skip
     state.results.update(xlsx_import_rows_per_s=rate, xlsx_import_vs_calamine=ratio)
+
+
+async def _best_xlsx_import(state: State, importer: ImporterProcess, rows: int) -> JobRun | None:
+    """Our XLSX import, best of as many runs as the calamine baseline has (a shared machine's
+    speed drifts by tens of percent between runs; each side's best is its least disturbed)."""
+    best: tuple[JobRun, float, float] | None = None
+    for round_no in range(1, CALAMINE_ROUNDS + 1):
+        _say(f"ours: XLSX import of {rows:,} rows through the bus, round {round_no} of "
+             f"{CALAMINE_ROUNDS}")  # fmt: skip
+        _truncate(state)
+        job, cpu, pg_cpu = await _run_job(state, importer, state.files.xlsx, fmt="xlsx")
+        if not _verify_job(state, "xlsx import", job, rows):
+            return None
+        _verify(state, "xlsx import", rows)
+        if best is None or job.seconds < best[0].seconds:
+            best = (job, cpu, pg_cpu)
+    assert best is not None
+    state.results["details"]["xlsx_import"] = _job_info(*best)
+    return best[0]
 
 
 async def section_big(state: State, importer: ImporterProcess) -> None:
