@@ -504,8 +504,10 @@ class XlsxSource:
                 if set(map(type, column)) != {str}:
                     column = [v if type(v) is str else text[type(v)](v) for v in column]
                 cells.append(column)
-            joined = list(map("".join, zip(*cells, strict=True)))
-            if not all(map(str.strip, joined)):
+            # a column with a value in every row (a key column, usually the first) means
+            # no row is blank, and spares joining every row's cells to find out
+            if cells and not any(all(map(str.strip, column)) for column in cells):
+                joined = list(map("".join, zip(*cells, strict=True)))
                 filled = [i for i, t in enumerate(joined) if t.strip()]
                 if not filled:
                     continue  # only blank rows in this part
