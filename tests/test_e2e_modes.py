@@ -44,6 +44,12 @@ def _file(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def _run(client: httpx.Client, stack: Stack, path: Path, **options: Any) -> dict[str, Any]:
+    final, _ = follow(client, stack, "alice", _started(client, stack, path, **options))
+    return final
+
+
+def _started(client: httpx.Client, stack: Stack, path: Path, **options: Any) -> str:
+    """The id of a new import job of ``path`` that has been asked to run."""
     r = client.post(
         stack.api("jobs/"),
         headers=stack.headers("alice"),
@@ -64,8 +70,7 @@ def _run(client: httpx.Client, stack: Stack, path: Path, **options: Any) -> dict
         ).status_code
         == 202
     )
-    final, _ = follow(client, stack, "alice", job_id)
-    return final
+    return str(job_id)
 
 
 async def _usernames(stack: Stack, prefix: str) -> dict[str, asyncpg.Record]:
@@ -150,9 +155,13 @@ async def test_a_file_smaller_than_a_chunk_over_the_threshold_writes_nothing(
     rows = [person(i) for i in range(8_100_001, 8_100_301)]  # 300 rows, chunks of 1,000
     for row in rows[:30]:
         row["role"] = "wizard"  # 10 % bad
-    final = _run(client, stack, _file(tmp_path / "small.csv", rows), max_error_percent=5)
+    job_id = _started(client, stack, _file(tmp_path / "small.csv", rows), max_error_percent=5)
+    final, progress = follow(client, stack, "alice", job_id)
     assert final["status"] == "failed"
     assert "more than the 5% allowed" in final["error_message"]
+    # regression: the live stream ended on "failed 100 %" while the job said 0 %
+    assert progress[-1]["status"] == "failed"
+    assert progress[-1]["percent"] == final["progress"]
     assert "was not written" in final["error_message"]
     assert await _usernames(stack, "p81") == {}
     stats = final["statistics"]

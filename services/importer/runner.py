@@ -774,7 +774,10 @@ class JobRunner:
     async def _publish_progress(self, ctx: RunContext, status: str, message: str = "") -> None:
         s = ctx.stats
         total = ctx.bytes_total or 1
-        percent = 100.0 if status == "completed" else round(100.0 * ctx.bytes_read / total, 2)
+        if status == "running":
+            percent = round(100.0 * ctx.bytes_read / total, 2)
+        else:  # the job's own figure, so the stream ends on what the job says
+            percent = 100.0 if status == "completed" else ctx.job.progress
         progress = JobProgress(
             correlation_id=ctx.cmd.correlation_id,
             job_id=ctx.job.id,
