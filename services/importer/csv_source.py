@@ -237,13 +237,22 @@ class CsvSource:
         # (a quoted cell may hold delimiters and line breaks)
         self._plain = True
         self._pending: list[str] = []  # lines read ahead, with their line endings
+        # characters of the lines read ahead, and the bytes a character takes in them (from
+        # a sample of their block): ``bytes_read`` leaves out what is read ahead of records
+        self._pending_chars = 0
+        self._bytes_per_char = 1.0
         self._line = 0  # the last line handed out
         self._offset = 0  # lines before the ones the csv reader is reading
         self._width = 0
 
     @property
     def bytes_read(self) -> int:
-        return self._raw.tell()
+        """How far into the file the records handed out reach: the file's position, less
+        the lines read ahead (at the bytes per character of the blocks they came in)."""
+        position = self._raw.tell()
+        if not self._pending_chars:
+            return position
+        return max(position - int(self._pending_chars * self._bytes_per_char), 0)
 
     def header(self) -> list[str]:
         first = next(self._records(), None)
@@ -307,16 +316,22 @@ class CsvSource:
             if not more:
                 break
             pending.extend(more)
+            self._pending_chars += sum(map(len, more))
+            sample = "".join(more[:64])
+            encoded = sample.encode(self.encoding, errors="replace")
+            self._bytes_per_char = len(encoded) / max(len(sample), 1)
         if not pending:
             return None
         taken = pending[:count]
         del pending[:count]
         text = "".join(taken)
+        self._pending_chars -= len(text)
         if '"' in text:
             # from here on the csv module reads, starting with these lines
             self._plain = False
             self._start_reader(chain(taken, list(pending), self._text), self._line)
             pending.clear()
+            self._pending_chars = 0
             return None
         first = self._line + 1
         self._line += len(taken)

@@ -196,6 +196,25 @@ def test_bytes_read_reaches_total(write: Path, encoding: str) -> None:
         source.close()
 
 
+def test_bytes_read_follows_the_records_handed_out(write: Path) -> None:
+    """Regression: the reader reads ahead a block of lines, and progress said 100 % after
+    the first 250 records of a 600-line file."""
+    lines = ["id,name"] + [f"{i},name number {i}" for i in range(600)]
+    write.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    source = CsvSource(write)
+    try:
+        source.header()
+        shares = []
+        while (batch := source.read(250)) is not None:
+            shares.append(source.bytes_read / source.bytes_total)
+            assert len(batch)
+        assert shares[0] == pytest.approx(251 / 601, abs=0.02)  # the header and 250 lines
+        assert shares[1] == pytest.approx(501 / 601, abs=0.02)
+        assert shares[-1] == 1.0
+    finally:
+        source.close()
+
+
 BATCH_CASES = {
     "quoted line breaks": 'a,b\n1,"x\ny"\n2,"p\r\nq\r\nr"\n3,"only\rcr"\n4,z\n',
     "crlf file": 'a,b\r\n1,2\r\n\r\n3,"multi\r\nline"\r\n4,5\r\n',
