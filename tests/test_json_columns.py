@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats
 import pytest
 
 from contracts.subjects import Subjects
 from services.core.settings import Settings
 from tests.support.bus_client import run_job
-from tests.support.processes import running, service_env, wait_for_log
+from tests.support.processes import importer_with_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -32,18 +31,13 @@ async def test_nested_objects_go_into_a_json_column_and_nowhere_else(
         {"username": "a3", "notes": {"oops": True}},
     ]
     (imports_root / "profiles.json").write_text(json.dumps(items, ensure_ascii=False), "utf-8")
-    env = service_env(settings, DM_MODEL_TABLES="uni.profiles")
-    log = tmp_path / "importer.log"
-    nc = await nats.connect(settings.nats_url)
     try:
-        with running("services.importer", env, log) as proc:
-            wait_for_log(log, "importer ready", proc)
+        async with importer_with_tables(settings, "uni.profiles", tmp_path / "importer.log") as nc:
             job = await run_job(
                 nc, db, subjects, file_path="profiles.json", fmt="json", model="uni.profiles"
             )
         stored = {r["username"]: r for r in await db.fetch("SELECT * FROM uni.profiles")}
     finally:
-        await nc.close()
         await db.close()
     assert job["status"] == "completed", job["error_message"]
     assert sorted(stored) == ["a1", "a2"]

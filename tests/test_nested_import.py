@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats
 import pytest
 from msgspec.structs import replace
 
@@ -19,7 +18,7 @@ from contracts.jobs import ChildImport, JobOptions
 from contracts.subjects import Subjects
 from services.core.settings import Settings
 from tests.support.bus_client import run_job
-from tests.support.processes import running, service_env, wait_for_log
+from tests.support.processes import importer_with_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -99,12 +98,8 @@ async def test_children_load_with_their_parents_and_fail_alone(
     db = await asyncpg.connect(settings.database_url)
     await db.execute(SCHEMA)
     (imports_root / "students.jsonl").write_text("\n".join(LINES) + "\n", "utf-8")
-    env = service_env(settings, DM_MODEL_TABLES=TABLES)
-    log = tmp_path / "importer.log"
-    nc = await nats.connect(settings.nats_url)
     try:
-        with running("services.importer", env, log) as proc:
-            wait_for_log(log, "importer ready", proc)
+        async with importer_with_tables(settings, TABLES, tmp_path / "importer.log") as nc:
             job = await run_job(
                 nc,
                 db,
@@ -138,7 +133,6 @@ async def test_children_load_with_their_parents_and_fail_alone(
             )
         ]
     finally:
-        await nc.close()
         await db.close()
     assert job["status"] == "completed", job["error_message"]
     assert students == {"401100001": "Sara", "401100004": "Nima"}

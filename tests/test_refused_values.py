@@ -7,14 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
-import nats
 import pytest
 
 from contracts.jobs import JobOptions
 from contracts.subjects import Subjects
 from services.core.settings import Settings
 from tests.support.bus_client import run_job
-from tests.support.processes import running, service_env, wait_for_log
+from tests.support.processes import importer_with_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -54,12 +53,8 @@ async def test_a_value_the_column_type_refuses_rejects_its_row_only(
         "h7,10.0.0.7,1,,,room 5\n",
         "utf-8",
     )
-    env = service_env(settings, DM_MODEL_TABLES="uni.hosts")
-    log = tmp_path / "importer.log"
-    nc = await nats.connect(settings.nats_url)
     try:
-        with running("services.importer", env, log) as proc:
-            wait_for_log(log, "importer ready", proc)
+        async with importer_with_tables(settings, "uni.hosts", tmp_path / "importer.log") as nc:
             job = await run_job(
                 nc,
                 db,
@@ -71,7 +66,6 @@ async def test_a_value_the_column_type_refuses_rejects_its_row_only(
             )
         stored = {r["name"]: r for r in await db.fetch("SELECT * FROM uni.hosts")}
     finally:
-        await nc.close()
         await db.close()
     found = {(e["row"], e["column"]): e for e in job["errors"]}
     assert sorted(found) == [(3, "addr"), (4, "ratio"), (5, "mac"), (7, "level"), (8, "room")]

@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
+import nats
+from nats.aio.client import Client
 
 from services.core.settings import Settings
 
@@ -73,6 +75,20 @@ def wait_for_log(
             raise AssertionError(f"process exited early:\n{log.read_text(errors='replace')}")
         time.sleep(0.1)
     raise AssertionError(f"{needle!r} not seen in {log}:\n{log.read_text(errors='replace')}")
+
+
+@asynccontextmanager
+async def importer_with_tables(settings: Settings, tables: str, log: Path) -> AsyncIterator[Client]:
+    """An importer process that enables the university's own ``tables`` (DM_MODEL_TABLES),
+    ready for work, and a NATS connection to drive it with."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        env = service_env(settings, DM_MODEL_TABLES=tables)
+        with running("services.importer", env, log) as proc:
+            wait_for_log(log, "importer ready", proc)
+            yield nc
+    finally:
+        await nc.close()
 
 
 def wait_for_http(
