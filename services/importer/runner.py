@@ -60,9 +60,10 @@ __all__ = ["JobRunner", "RunContext"]
 log = get_logger(__name__)
 
 PROGRESS_EVERY_SECONDS = 0.5
-# records read and checked between two looks at the event loop: each statement of the chunk
-# being written meanwhile waits for the next look, and PostgreSQL idles while it waits, so
-# the pieces are short (a few milliseconds)
+# records read and checked in one go: each statement of the chunk being written meanwhile
+# waits for the next look at the event loop, and PostgreSQL idles while it waits, so the
+# pieces are short, and while a chunk is being written the loop is also looked at between
+# two columns of a piece (bench: 0.65 -> 0.74 of `\copy`; a 1,000-row piece idled more)
 PIECE_ROWS = 250
 # checked chunks that may wait for their write behind the one being written
 WRITE_AHEAD = 2
@@ -382,7 +383,7 @@ class JobRunner:
                     records = records.tail(skip_to - ctx.record_no)
                     ctx.record_no = skip_to
                 ctx.record_no += len(records)
-                batch.add(records, validator.check_rows(records))
+                batch.add(records, await self._check(validator, records, busy=bool(writes)))
                 if batch.rows >= size:
                     size = self.chunk_size
                     batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_read
@@ -408,6 +409,22 @@ class JobRunner:
             for task in writes:
                 with contextlib.suppress(BaseException):
                     await task
+
+    @staticmethod
+    async def _check(validator: RowValidator, records: RecordBatch, *, busy: bool) -> CheckedRows:
+        """Check a piece of records; while a chunk is being written (``busy``), look at the
+        event loop between columns, so each of the chunk's statements is sent soon after
+        the one before it returns (PostgreSQL idles in between)."""
+        if not busy:
+            return validator.check_rows(records)
+        steps = validator.checking(records)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                checked: CheckedRows = done.value
+                return checked
+            await asyncio.sleep(0)
 
     async def _commit_chunk(
         self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch

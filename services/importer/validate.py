@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as default
 from datetime import date, timedelta
@@ -272,6 +272,17 @@ class RowValidator:
         """``check`` for a whole batch, column by column: each column is normalised and
         parsed in a few C-level passes, and only a column with a doubtful cell is checked
         cell by cell. Rows of the wrong width or with reader errors go through ``check``."""
+        steps = self.checking(batch)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                checked: CheckedRows = done.value
+                return checked
+
+    def checking(self, batch: RecordBatch) -> Generator[None, None, CheckedRows]:
+        """``check_rows`` in steps: it pauses after each column, so that a caller on an
+        event loop can answer the database between two columns of a long batch."""
         out = CheckedRows()
         width = self.width
         odd: list[int] = []
@@ -294,10 +305,10 @@ class RowValidator:
         if lines:
             cells = [columns[column.position] for column in self._columns]
             copied: list[Sequence[str] | None] = []
-            values = [
-                self._check_column(column, column_cells, lines, problems, copied)
-                for column, column_cells in zip(self._columns, cells, strict=True)
-            ]
+            values = []
+            for column, column_cells in zip(self._columns, cells, strict=True):
+                values.append(self._check_column(column, column_cells, lines, problems, copied))
+                yield
             out.valid = list(zip(lines, *values, strict=True))
             if problems:
                 out.valid = [row for i, row in enumerate(out.valid) if i not in problems]

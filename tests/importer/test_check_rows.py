@@ -159,6 +159,29 @@ def test_check_rows_matches_the_row_by_row_check(seed: int, calendar: str) -> No
     assert checked.rejected_lines == {r.row for r in expected_rejected}
 
 
+def test_the_stepped_check_pauses_once_per_column_and_agrees_with_check_rows() -> None:
+    # the runner checks a piece in steps while a chunk is being written, answering the
+    # database between two columns; the steps must give exactly what check_rows gives
+    validator = RowValidator(get_model("users.User"), HEADER, {}, JobOptions())
+    rng = random.Random(11)
+    rows = [_draw(rng, 0.1) for _ in range(200)]
+    batch = RecordBatch(list(range(2, 2 + len(rows))), rows)
+    steps = validator.checking(batch)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            stepped = done.value
+            break
+        pauses += 1
+    assert pauses == len(validator.fields) == len(HEADER)
+    expected = validator.check_rows(batch)
+    assert stepped.valid == expected.valid
+    assert stepped.rejected == expected.rejected
+    assert stepped.rejected
+
+
 def test_a_clean_batch_keeps_typed_values() -> None:
     validator = RowValidator(get_model("users.User"), HEADER, {}, JobOptions())
     rng = random.Random(7)
