@@ -159,3 +159,52 @@ async def test_an_xlsx_header_below_a_title_is_read_with_header_row(
     finally:
         await db.close()
         await nc.close()
+
+
+AWKWARD_CELLS = [
+    'say "hi"',
+    "a,b",
+    "semi;colon",
+    "two\nlines",
+    "tab\there",
+    "\\.",
+    "\\N",
+    "back\\slash",
+    '""',
+    "NULL",
+    "نیم فاصله",
+    "x" * 150,
+]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])
+async def test_awkward_text_is_stored_exactly_by_an_insert(
+    delimiter: str, settings: Settings, subjects: Subjects, imports_root: Path, importer: None
+) -> None:
+    # an insert copies its chunks straight into the table as CSV text: every cell must come
+    # back as it was written, whatever quoting, delimiters or COPY markers it holds
+    rows = _people(30_001, 1_500)
+    for i, row in enumerate(rows):
+        row["first_name"] = AWKWARD_CELLS[i % len(AWKWARD_CELLS)]
+        row["last_name"] = AWKWARD_CELLS[(i * 7) % len(AWKWARD_CELLS)]
+    with open(imports_root / "odd.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS, delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    nc = await nats.connect(settings.nats_url)
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        job = await run_job(
+            nc, db, subjects, file_path="odd.csv", fmt="csv",
+            options=JobOptions(delimiter=delimiter),
+        )  # fmt: skip
+        assert job["status"] == "completed", job["error_message"]
+        assert job["statistics"]["rows_inserted"] == len(rows), job["errors"]
+        stored = {
+            r["username"]: (r["first_name"], r["last_name"])
+            for r in await db.fetch("SELECT username, first_name, last_name FROM users_user")
+        }
+    finally:
+        await db.close()
+        await nc.close()
+    assert stored == {r["username"]: (r["first_name"], r["last_name"]) for r in rows}
