@@ -28,6 +28,7 @@ from contracts.jobs import RejectedRow, RowChange
 from services.core.catalogue import Field, Model
 from services.importer.copy_text import CopyData, parsed_by_server, rows_payload
 from services.importer.errors import JobFailure
+from services.importer.rows import column_of
 from services.importer.validate import MAX_VALUE_SHOWN
 
 __all__ = ["ChunkLoader", "ChunkResult", "Row", "quote_ident"]
@@ -490,7 +491,7 @@ class ChunkLoader:
             self._direct_cooldown -= 1
             return False
         for i in self._defaulted:
-            if None in map(itemgetter(i), rows):
+            if None in column_of(rows, i):
                 return False  # an empty cell means the column's default, not NULL
         try:
             async with conn.transaction():
@@ -718,13 +719,13 @@ class ChunkLoader:
         """Rows repeating, inside this chunk, the key (several columns together when it is
         composite) or another unique value of an earlier row become rejected rows."""
         groups = self._groups
-        if all(self._distinct(rows, get) for _, get in groups):
+        if all(self._distinct(rows, get, index) for _, get, index in groups):
             return rows  # the usual chunk, told in C
-        seen: dict[str, dict[object, int]] = {name: {} for name, _ in groups}
+        seen: dict[str, dict[object, int]] = {name: {} for name, _, _ in groups}
         kept: list[Row] = []
         for row in rows:
             clash = None
-            for name, get in groups:
+            for name, get, _ in groups:
                 value = get(row)
                 if value is not None and value in seen[name]:
                     clash = (name, value, seen[name][value])
@@ -741,26 +742,29 @@ class ChunkLoader:
                     )
                 )
                 continue
-            for name, get in groups:
+            for name, get, _ in groups:
                 value = get(row)
                 if value is not None:
                     seen[name][value] = row[0]
             kept.append(row)
         return kept
 
-    def _unique_groups(self) -> list[tuple[str, Callable[[Row], object]]]:
+    def _unique_groups(self) -> list[tuple[str, Callable[[Row], object], int | None]]:
         """Each set of columns whose values must differ between rows, with a getter of a
-        row's value for it (a tuple for a composite key, None if any part is empty)."""
-        groups: list[tuple[str, Callable[[Row], object]]] = []
+        row's value for it (a tuple for a composite key, None if any part is empty) and,
+        for one column, its position in a row."""
+        groups: list[tuple[str, Callable[[Row], object], int | None]] = []
         if len(self.model.key) > 1:
-            groups.append((", ".join(self.model.key), partial(_parts, self.key_indexes)))
+            groups.append((", ".join(self.model.key), partial(_parts, self.key_indexes), None))
         for column in self.unique:
-            groups.append((column, itemgetter(self.columns.index(column) + 1)))
+            index = self.columns.index(column) + 1
+            groups.append((column, itemgetter(index), index))
         return groups
 
     @staticmethod
-    def _distinct(rows: Sequence[Row], get: Callable[[Row], object]) -> bool:
-        values = list(map(get, rows))
+    def _distinct(rows: Sequence[Row], get: Callable[[Row], object], index: int | None) -> bool:
+        """No two rows share a (non-empty) value; ``index``: the value's one column."""
+        values = column_of(rows, index) if index is not None else list(map(get, rows))
         distinct = set(values)
         distinct.discard(None)
         return len(distinct) == len(values) - values.count(None)

@@ -52,6 +52,7 @@ from services.importer.copy_text import CopyData, CopyText
 from services.importer.csv_source import CsvSource, RecordBatch
 from services.importer.errors import JobFailure
 from services.importer.loader import ChunkLoader, ChunkResult
+from services.importer.rows import ValidRows
 from services.importer.sources import Source, batch_reader, open_source
 from services.importer.validate import CheckedRows, RowValidator
 
@@ -106,7 +107,7 @@ class RunContext:
 class _Batch:
     """One chunk's rows on their way to the database, and where the file was after them."""
 
-    valid: list[tuple[Any, ...]] = field(default_factory=list)
+    valid: ValidRows = field(default_factory=ValidRows)
     rejected: list[RejectedRow] = field(default_factory=list)
     rejected_lines: set[int] = field(default_factory=set)
     # the records as read, so the error report can show a rejected row's original cells
@@ -135,7 +136,10 @@ class _Batch:
                 self.copy_parts = None  # the chunk goes in by binary COPY
             else:
                 self.copy_parts.append(checked.copy_text)
-        self.valid.extend(checked.valid)
+        if checked.columns is not None:
+            self.valid.add_columns(checked.columns)
+        else:
+            self.valid.add_rows(checked.valid)
         self.rejected.extend(checked.rejected)
         self.rejected_lines |= checked.rejected_lines
         self.rows += len(records)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dataclasses import field as default
 from datetime import date, timedelta
 from functools import partial
+from itertools import compress
 from operator import is_not, itemgetter
 from typing import Any, NamedTuple
 
@@ -45,12 +46,22 @@ class CheckedRows:
     """A batch after validation: valid rows as ``(line, *values)`` tuples, ready for COPY,
     and the rejections, both in line order."""
 
-    valid: list[tuple[Any, ...]] = default(default_factory=list)
     rejected: list[RejectedRow] = default(default_factory=list)
     rejected_lines: set[int] = default(default_factory=set)
     # the valid rows as CSV lines for COPY (see ``RowValidator.copy_text``), when asked for
     # and every value could be written so
     copy_text: str | None = None
+    # the valid rows by column as the check made them (the file lines first), until
+    # ``valid`` is asked for: a chunk copied in as text never needs the row tuples
+    columns: list[Sequence[Any]] | None = None
+    _rows: list[tuple[Any, ...]] | None = None
+
+    @property
+    def valid(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            self._rows = list(zip(*self.columns, strict=True)) if self.columns else []
+            self.columns = None
+        return self._rows
 
 
 class _Column(NamedTuple):
@@ -309,9 +320,11 @@ class RowValidator:
             for column, column_cells in zip(self._columns, cells, strict=True):
                 values.append(self._check_column(column, column_cells, lines, problems, copied))
                 yield
-            out.valid = list(zip(lines, *values, strict=True))
+            kept: list[Sequence[Any]] = [lines, *values]
             if problems:
-                out.valid = [row for i, row in enumerate(out.valid) if i not in problems]
+                keep = [i not in problems for i in range(len(lines))]
+                kept = [list(compress(column, keep)) for column in kept]
+            out.columns = kept
             if self.copy_text is not None:
                 plain = batch.text if not odd else None
                 try:
