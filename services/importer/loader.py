@@ -131,6 +131,9 @@ class ChunkLoader:
         self._remembered = list(dict.fromkeys([*model.key, *self.unique]))
         self.foreign = [fk for fk in model.foreign_keys if fk.column in self.columns]
         self._groups = self._unique_groups()
+        # whether the table's own unique indexes refuse every repeat _drop_duplicates looks
+        # for (found by prepare): then a chunk copied straight in needs no check here
+        self._unique_by_table = False
         # a key column given by another unique field (a student by number or by username):
         # two rows name the same key only once the staging table has resolved them
         self._key_looked_up = any(fk.lookup and fk.column in model.key for fk in self.foreign)
@@ -187,6 +190,29 @@ class ChunkLoader:
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {self.seen}_key ON {self.seen} ({key})")
         if self._server_parsed:
             await conn.execute(_REFUSED_FUNCTION)
+        if self.direct and self._groups:
+            self._unique_by_table = await self._groups_enforced(conn)
+
+    async def _groups_enforced(self, conn: asyncpg.Connection) -> bool:
+        """Every group of ``_unique_groups`` has a plain unique index (checked at once, no
+        predicate, no expression) on some of its columns: a repeat inside a chunk then
+        fails the COPY, and the chunk goes the staged way, which names the rows."""
+        indexes = await conn.fetch(
+            """
+            SELECT array_agg(a.attname::text) AS columns
+            FROM pg_index i
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+            WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indimmediate
+              AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+            GROUP BY i.indexrelid
+            """,
+            self.target,
+        )
+        unique = [set(r["columns"]) for r in indexes]
+        groups = [
+            set(self.model.key) if index is None else {name} for name, _, index in self._groups
+        ]
+        return all(any(columns <= group for columns in unique) for group in groups)
 
     async def preview(
         self, conn: asyncpg.Connection, rows: Sequence[Row], *, copy: CopyData | None = None
@@ -420,9 +446,19 @@ class ChunkLoader:
         rows this chunk wrote. ``copy``: the same rows as CSV text for COPY.
         """
         result = ChunkResult()
+        if (
+            self._unique_by_table
+            and not self._direct_cooldown
+            and rows
+            and await self._copy_direct(conn, rows, result, copy)
+        ):
+            return result  # no repeats, or the table would have refused the COPY
         kept = self._drop_duplicates(rows, result)
         if kept is not rows:
             copy = None  # the text still holds the dropped rows
+            # a file that repeats values: check in Python first for the rest of the run,
+            # rather than have the table refuse a COPY now and then
+            self._unique_by_table = False
         rows = kept
         if not rows or await self._copy_direct(conn, rows, result, copy):
             return result

@@ -189,3 +189,42 @@ async def test_upsert_keeps_a_stored_value_where_a_cell_with_a_default_is_empty(
         ("p0000003", True, "Law"),
         ("p0000009", True, "Science"),
     ]
+
+
+@pytest.mark.parametrize("enforced", [True, False], ids=["table-refuses", "table-allows"])
+async def test_a_value_repeated_inside_a_chunk_is_named_whether_or_not_the_table_refuses_it(
+    conn: asyncpg.Connection, enforced: bool
+) -> None:
+    """A table whose unique indexes refuse every repeat lets a chunk be copied in without
+    the check in Python: a repeat then fails the COPY and the staged path names the row.
+    A table without them (an operator's own) is checked in Python first, as before."""
+    outer = conn.transaction()
+    await outer.start()  # the indexes dropped below come back with the rollback
+    try:
+        if not enforced:
+            for name in await conn.fetch(
+                "SELECT conname FROM pg_constraint "
+                "WHERE conrelid = 'users_user'::regclass AND contype = 'u'"
+            ):
+                await conn.execute(f'ALTER TABLE users_user DROP CONSTRAINT "{name[0]}" CASCADE')
+            for name in await conn.fetch(
+                "SELECT indexrelid::regclass::text FROM pg_index "
+                "WHERE indrelid = 'users_user'::regclass AND indisunique AND NOT indisprimary"
+            ):
+                await conn.execute(f"DROP INDEX {name[0]} CASCADE")
+        loader = ChunkLoader(MODEL, _fields(), "insert")
+        await loader.prepare(conn)
+        twin = dict(person(61), national_id=person(60)["national_id"])
+        result = await _load(
+            conn, loader, _rows([person(60), twin, person(62)]), await _started(conn)
+        )
+        assert [(r.row, r.column) for r in result.rejected] == [(3, "national_id")]
+        assert "already in row 2 of this file" in result.rejected[0].message
+        assert result.inserted == 2
+        stored = await conn.fetch("SELECT username FROM users_user ORDER BY 1")
+        assert [r[0] for r in stored] == [person(60)["username"], person(62)["username"]]
+        # refused by the table, the chunk took the staged path; checked first in Python,
+        # the rest of it could still be copied straight in
+        assert (result.route == "copied") is not enforced
+    finally:
+        await outer.rollback()
