@@ -208,3 +208,33 @@ async def test_awkward_text_is_stored_exactly_by_an_insert(
         await db.close()
         await nc.close()
     assert stored == {r["username"]: (r["first_name"], r["last_name"]) for r in rows}
+
+
+async def test_a_lone_surrogate_in_a_json_lines_cell_is_a_rejected_row(
+    settings: Settings, subjects: Subjects, imports_root: Path, importer: None
+) -> None:
+    # JSON may escape half of a UTF-16 pair alone; it is no character and UTF-8 cannot carry
+    # it. It failed the whole job (UnicodeEncodeError writing the chunk's COPY text). (A
+    # JSON array is read by ijson, whose yajl backend turns it into "?" itself.)
+    rows = _people(40_001, 4)
+    rows[1]["first_name"] = "\ud800x"
+    (imports_root / "half.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows), encoding="ascii"
+    )
+    nc = await nats.connect(settings.nats_url)
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        job = await run_job(nc, db, subjects, file_path="half.jsonl", fmt="jsonl")
+        assert job["status"] == "completed", job["error_message"]
+        assert (job["statistics"]["rows_inserted"], job["statistics"]["rows_rejected"]) == (3, 1)
+        [error] = job["errors"]
+        assert (error["row"], error["column"]) == (2, "first_name")
+        assert "\\ud800" in error["message"]
+        assert "\\ud800" in error["value"]
+        stored = await db.fetch(
+            "SELECT value, message FROM dm.job_rejections WHERE job_id = $1", job["id"]
+        )
+        assert [r["value"] for r in stored] == ["\\ud800x"]
+    finally:
+        await db.close()
+        await nc.close()

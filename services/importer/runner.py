@@ -54,7 +54,7 @@ from services.importer.errors import JobFailure
 from services.importer.loader import ChunkLoader, ChunkResult
 from services.importer.rows import ValidRows
 from services.importer.sources import Source, batch_reader, open_source
-from services.importer.validate import CheckedRows, RowValidator
+from services.importer.validate import LONE_SURROGATE, CheckedRows, RowValidator
 
 __all__ = ["JobRunner", "RunContext"]
 
@@ -162,7 +162,7 @@ class _Totals:
 
 
 def _storable_row(row: RejectedRow) -> RejectedRow:
-    if "\x00" not in f"{row.value}{row.message}":
+    if _storable(row.value) == row.value and _storable(row.message) == row.message:
         return row
     return RejectedRow(
         row=row.row,
@@ -173,8 +173,15 @@ def _storable_row(row: RejectedRow) -> RejectedRow:
 
 
 def _storable(text: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL: show it as ``\\x00`` in the report instead."""
-    return text.replace("\x00", "\\x00") if text and "\x00" in text else text
+    """PostgreSQL text cannot hold NUL, nor UTF-8 a lone half of a UTF-16 pair: show them
+    as ``\\x00`` and ``\\ud800`` in the report instead."""
+    if not text:
+        return text
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if not text.isascii() and LONE_SURROGATE.search(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _original(cells: list[str] | None) -> str | None:

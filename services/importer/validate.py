@@ -29,9 +29,12 @@ from services.importer.copy_text import CopyText
 from services.importer.csv_source import CellError, RecordBatch
 from services.importer.errors import JobFailure
 
-__all__ = ["CheckedRows", "RowValidator", "ValidRow"]
+__all__ = ["LONE_SURROGATE", "CheckedRows", "RowValidator", "ValidRow"]
 
 MAX_VALUE_SHOWN = 200
+# a JSON file may escape half of a UTF-16 pair alone ("\ud800"): Python keeps it in a str,
+# but it is no character, and UTF-8 (PostgreSQL's text, COPY's payload) cannot carry it
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ValidRow(NamedTuple):
@@ -384,9 +387,14 @@ class RowValidator:
         cell needs ``convert`` to say what is wrong with it (or to normalise it). On
         success, appends to ``copied`` the trimmed cells if COPY reads them as the values."""
         joined = SEPARATOR.join(cells)
-        if joined.count(SEPARATOR) != len(cells) - 1 or "\x00" in joined:
+        plain = joined.isascii()
+        if (
+            joined.count(SEPARATOR) != len(cells) - 1
+            or "\x00" in joined
+            or (not plain and LONE_SURROGATE.search(joined))
+        ):
             return None
-        if not joined.isascii() and column.mapped.search(joined):
+        if not plain and column.mapped.search(joined):
             if ZWNJ in joined:
                 return None  # tidying a ZWNJ depends on the letters around it
             joined = joined.translate(column.table)
@@ -503,6 +511,11 @@ class RowValidator:
                 return None
             if "\x00" in text:
                 raise FieldError(f"{name} contains a NUL byte")
+            if not text.isascii() and (lone := LONE_SURROGATE.search(text)):
+                raise FieldError(
+                    f"{name} contains {ascii(lone.group())[1:-1]}, half of a UTF-16 pair "
+                    "without its other half, which is not a character"
+                )
             if limit is not None and len(text) > limit:
                 raise FieldError(
                     f"{name} is {len(text)} characters long; at most {limit} are allowed"

@@ -51,6 +51,7 @@ ODD_TEXT = [
     "tab\there",
     "\x1fsep",
     "۱۲۳",
+    "\ud800x",  # half of a UTF-16 pair, as a JSON file may escape it
 ]
 
 POOLS: dict[str, list[str]] = {
