@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import uuid
 from pathlib import Path
 
@@ -13,10 +14,18 @@ import pytest
 from nats.js.api import DeliverPolicy
 
 from contracts.base import Reply
-from contracts.jobs import CreateJob, ExecuteJob, JobCheckpointed, JobEvent, JobProgress
+from contracts.jobs import (
+    CreateJob,
+    ExecuteJob,
+    JobCheckpointed,
+    JobEvent,
+    JobOptions,
+    JobProgress,
+)
 from contracts.subjects import Subjects
 from services.core.settings import Settings
-from tests.support.people import write_people
+from tests.support.bus_client import run_job
+from tests.support.people import FIELDS, person, write_people
 from tests.support.processes import running, service_env, wait_for_log
 
 pytestmark = pytest.mark.e2e
@@ -101,3 +110,48 @@ async def test_import_driven_by_commands_and_followed_on_streams(
         await conn.close()
     assert count == 2_500
     assert zeros == "0000000001"
+
+
+async def test_chunks_grow_to_the_chunk_size_unless_a_share_of_bad_rows_is_allowed(
+    settings: Settings, subjects: Subjects, imports_root: Path, tmp_path: Path
+) -> None:
+    """Chunks double from 1,000 rows up to the chunk size, so the database starts sooner.
+    With a share of bad rows allowed, which is judged once a chunk's worth has been read,
+    the first chunk stays the only short one: growing chunks had committed 3,000 rows of
+    a bad file before the judgement (1,000 + 2,000), not 1,000."""
+    rows = [person(i) for i in range(60_001, 72_001)]
+    for row in rows[:7_000:2]:
+        row["role"] = "wizard"  # half of the first 7,000 rows are bad
+    with open(imports_root / "bad.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    write_people(imports_root / "good.csv", start=80_001, count=12_000)
+    log = tmp_path / "importer.log"
+    with running("services.importer", service_env(settings, DM_IMPORT_CHUNK_SIZE="4000"), log) as p:
+        wait_for_log(log, "importer ready", p)
+        nc = await nats.connect(settings.nats_url)
+        db = await asyncpg.connect(settings.database_url)
+        try:
+            good = await run_job(nc, db, subjects, file_path="good.csv", fmt="csv")
+            assert good["status"] == "completed", good["error_message"]
+            checkpoints = await db.fetch(
+                "SELECT (data->>'last_row')::int FROM dm.events "
+                "WHERE stream = $1 AND type = 'job.checkpointed' ORDER BY version",
+                f"job-{good['id']}",
+            )
+            assert [r[0] for r in checkpoints] == [1_000, 3_000, 7_000, 11_000, 12_000]
+
+            bad = await run_job(
+                nc, db, subjects, file_path="bad.csv", fmt="csv",
+                options=JobOptions(max_error_percent=5),
+            )  # fmt: skip
+            assert bad["status"] == "failed"
+            assert "more than the 5% allowed" in bad["error_message"]
+            stored = await db.fetchval(
+                "SELECT count(*) FROM users_user WHERE username LIKE 'p006%'"
+            )
+            assert stored == 500  # the first chunk's good rows only
+        finally:
+            await db.close()
+            await nc.close()

@@ -184,6 +184,13 @@ def _storable(text: str | None) -> str | None:
     return text
 
 
+def _percent(share: float) -> str:
+    """A share of rows with two decimals, or two significant digits when it is smaller
+    (one bad row in 35,000 is 0.0029 %, not "0.00 %" over a limit of 0 %)."""
+    text = f"{share:.2f}"
+    return f"{share:.2g}" if text == "0.00" and share else text
+
+
 def _original(cells: list[str] | None) -> str | None:
     """The record as a CSV line, for the error report."""
     if cells is None:
@@ -388,6 +395,9 @@ class JobRunner:
         writes: deque[asyncio.Task[None]] = deque()
         read = batch_reader(source)
         size = min(self.chunk_size, FIRST_CHUNK_ROWS)
+        # a share of bad rows allowed is judged once a whole chunk's worth has been read:
+        # chunks growing up to it would commit 7,000 rows of a bad file first, not 1,000
+        grow = ctx.job.options.max_error_percent is None
         try:
             while (records := read(min(PIECE_ROWS, size - batch.rows))) is not None:
                 if ctx.record_no + len(records) <= skip_to:
@@ -399,7 +409,7 @@ class JobRunner:
                 ctx.record_no += len(records)
                 batch.add(records, await self._check(validator, records, busy=bool(writes)))
                 if batch.rows >= size:
-                    size = min(self.chunk_size, 2 * size)
+                    size = min(self.chunk_size, 2 * size) if grow else self.chunk_size
                     batch.last_record, batch.bytes_read = ctx.record_no, source.bytes_read
                     batch.seal(validator.copy_text)
                     while len(writes) >= WRITE_AHEAD or (writes and writes[0].done()):
@@ -562,7 +572,7 @@ class JobRunner:
         lines = [line for part in batch.records for line in part.lines[:1] + part.lines[-1:]]
         where = f" (rows {min(lines):,} to {max(lines):,})" if lines else ""
         return (
-            f"{share:.2f}% of the {read:,} rows read were rejected, more than the {limit:g}% "
+            f"{_percent(share)}% of the {read:,} rows read were rejected, more than the {limit:g}% "
             f"allowed; the last chunk read{where} was not written, rows committed before stay"
         )
 
