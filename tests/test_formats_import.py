@@ -238,3 +238,32 @@ async def test_a_lone_surrogate_in_a_json_lines_cell_is_a_rejected_row(
     finally:
         await db.close()
         await nc.close()
+
+
+async def test_a_spreadsheets_empty_rows_in_a_csv_are_skipped(
+    settings: Settings, subjects: Subjects, imports_root: Path, importer: None
+) -> None:
+    # a sheet saved as CSV writes its empty rows as lines of delimiters; they were each a
+    # rejected row (every required field missing) and made a clean file look broken
+    rows = _people(50_001, 6)
+    rows[4]["email"] = "not-an-email"
+    empty = "," * (len(FIELDS) - 1)
+    lines = [",".join(FIELDS), empty]
+    for i, row in enumerate(rows):
+        lines.append(",".join(row[f] for f in FIELDS))
+        if i % 2:
+            lines.extend([empty, empty])
+    (imports_root / "sheet.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    nc = await nats.connect(settings.nats_url)
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        job = await run_job(nc, db, subjects, file_path="sheet.csv", fmt="csv")
+    finally:
+        await db.close()
+        await nc.close()
+    assert job["status"] == "completed", job["error_message"]
+    statistics = job["statistics"]
+    assert (statistics["rows_inserted"], statistics["rows_rejected"]) == (5, 1)
+    [error] = job["errors"]
+    # header, empty, p0, p1, empty, empty, p2, p3, empty, empty, p4: the bad row is line 11
+    assert (error["row"], error["column"]) == (11, "email")

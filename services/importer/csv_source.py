@@ -147,7 +147,9 @@ def looks_binary(sample: bytes) -> bool:
 
 
 def _blank(cells: list[str]) -> bool:
-    return not cells or (len(cells) == 1 and not cells[0].strip())
+    """A blank line, or a record of empty cells only (a spreadsheet's empty row exported
+    as ",,,,"): skipped as an XLSX sheet's empty rows are, not a row of missing values."""
+    return not any(cells) or (len(cells) == 1 and not cells[0].strip())
 
 
 def _starting_lines(before: int, rows: list[list[str]]) -> list[int]:
@@ -357,6 +359,14 @@ class CsvSource:
             return None  # one column: a blank line would pass for an empty cell
         if set(map(methodcaller("count", delimiter), taken)) != {width - 1}:
             return None
+        empty = delimiter * (width - 1)  # a line of empty cells is skipped, as a blank one
+        if (
+            body == empty
+            or body.startswith(f"{empty}\n")
+            or f"\n{empty}\n" in body
+            or body.endswith(f"\n{empty}")
+        ):
+            return None
         cells = body.replace("\n", delimiter).split(delimiter)
         if len(cells) != len(taken) * width:
             return None
@@ -388,10 +398,9 @@ class CsvSource:
 
     @staticmethod
     def _without_blanks(lines: list[int], rows: list[list[str]]) -> RecordBatch:
-        if rows and min(map(len, rows)) <= 1:
-            kept = [i for i, cells in enumerate(rows) if not _blank(cells)]
-            if len(kept) < len(rows):
-                lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
+        kept = [i for i, cells in enumerate(rows) if not _blank(cells)]
+        if len(kept) < len(rows):
+            lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
         return RecordBatch(lines, rows)
 
     def records(self) -> Iterator[Record]:

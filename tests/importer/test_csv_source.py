@@ -134,6 +134,24 @@ def test_blank_lines_skipped(write: Path) -> None:
     assert [r.line for r in records] == [start_line(text, "1"), start_line(text, "3")]
 
 
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+def test_rows_of_empty_cells_skipped(write: Path, quoted: bool) -> None:
+    """A spreadsheet saved as CSV writes its empty rows as a line of delimiters: skipped as
+    a blank line is, wherever it stands, not read as a row of missing values."""
+    first = '"x\ny",2,3' if quoted else "1,2,3"
+    text = f"a,b,c\n,,\n{first}\n,,\n\n4,5,6\n,,\n,,\n"
+    write.write_text(text, encoding="utf-8")
+    _, records, _ = read_all(write)
+    assert cells(records) == [[first.split(",")[0].strip('"'), "2", "3"], ["4", "5", "6"]]
+    assert [r.line for r in records] == [3, 6 + quoted]
+
+
+def test_a_row_with_one_filled_cell_is_kept(write: Path) -> None:
+    write.write_text("a,b,c\n1,2,3\n,,x\n , ,\n", encoding="utf-8")
+    _, records, _ = read_all(write)
+    assert cells(records) == [["1", "2", "3"], ["", "", "x"], [" ", " ", ""]]
+
+
 def test_header_cells_are_stripped(write: Path) -> None:
     write.write_text(" username , email \nu1,a@x.example\n", encoding="utf-8")
     header, _, _ = read_all(write)
@@ -225,6 +243,8 @@ BATCH_CASES = {
     "plain crlf, blank and ragged lines": "a,b\r\n1,2\r\n\r\n3,4,5\r\n6\r\n7,8\r\n",
     "plain, a lone cr and a nul": "a,b\n1,2\r3,4\n5,\x006\n7,8",
     "plain with spaces and empty cells": "a,b,c\n ,x y, \n,,\n1, 2 ,3\n",
+    "rows of empty cells": "a,b,c\n,,\n1,2,3\n,,\n4,5,6\n,,",
+    "rows of empty cells and quotes": 'a,b,c\n1,2,3\n,,\n"x\ny",5,6\n,,\n"",,\n7,8,9\n',
 }
 
 
