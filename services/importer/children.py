@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
@@ -25,7 +24,7 @@ from contracts.jobs import ChildImport, JobOptions, RejectedRow
 from services.core.catalogue import FieldError, Model, UnknownModelError, get_model
 from services.importer.csv_source import CellError, Record, RecordBatch
 from services.importer.errors import JobFailure
-from services.importer.loader import ChunkLoader, ChunkResult, Row
+from services.importer.loader import ChunkLoader, ChunkResult, Row, RunWrites
 from services.importer.nested import NestedLayout, PathReader, mapped_header
 from services.importer.validate import RowValidator
 
@@ -105,7 +104,7 @@ class ChildTable:
         conn: asyncpg.Connection,
         parents: Sequence[Row],
         cells_of: CellsOf,
-        run_started: datetime,
+        run: RunWrites,
     ) -> list[RejectedRow]:
         """Check and load the children of ``parents`` (rows already loaded)."""
         items: dict[int, _Item] = {}
@@ -116,7 +115,7 @@ class ChildTable:
         rejected = [self._at(items, r) for r in checked.rejected]
         valid = self._first_of_each_key(checked.valid, items, rejected)
         if valid:
-            result: ChunkResult = await self.loader.load(conn, valid, run_started)
+            result: ChunkResult = await self.loader.load(conn, valid, run)
             rejected += [self._at(items, r) for r in result.rejected]
         return rejected
 
@@ -257,12 +256,12 @@ class ChildImports:
         parents: Sequence[Row],
         refused: set[int],
         cells_of: CellsOf,
-        run_started: datetime,
+        run: RunWrites,
     ) -> list[RejectedRow]:
         """Load the children of the chunk's valid ``parents`` except those the parents'
         loader ``refused`` (their row numbers); returns the children's rejections."""
         loaded = [row for row in parents if row[0] not in refused]
         rejected: list[RejectedRow] = []
         for table in self.tables:
-            rejected += await table.load(conn, loaded, cells_of, run_started)
+            rejected += await table.load(conn, loaded, cells_of, run)
         return rejected

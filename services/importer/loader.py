@@ -31,7 +31,7 @@ from services.importer.errors import JobFailure
 from services.importer.rows import column_of
 from services.importer.validate import MAX_VALUE_SHOWN
 
-__all__ = ["ChunkLoader", "ChunkResult", "Row", "quote_ident"]
+__all__ = ["ChunkLoader", "ChunkResult", "Row", "RunWrites", "quote_ident"]
 
 Row = tuple[Any, ...]
 # after a shortcut did not work for a chunk, this many chunks take the careful path before
@@ -53,6 +53,17 @@ def _db_message(error: asyncpg.PostgresError) -> str:
     if constraint:
         text += f" (constraint {constraint})"
     return f"{text}; {detail}" if detail else text
+
+
+@dataclass(slots=True)
+class RunWrites:
+    """What tells a run's own writes in a table that stamps its rows: a writer stamps a row
+    with its transaction's ``now()``, so a stamp this run wrote is its current transaction's
+    time or one of ``times``, those of the chunks it committed. (A stamp after ``started``
+    alone does not say it: another job may have written the same record since.)"""
+
+    started: datetime  # database time, when the run first started
+    times: list[datetime] = field(default_factory=list)
 
 
 class _Uneven(Exception):
@@ -137,6 +148,12 @@ class ChunkLoader:
         # a key column given by another unique field (a student by number or by username):
         # two rows name the same key only once the staging table has resolved them
         self._key_looked_up = any(fk.lookup and fk.column in model.key for fk in self.foreign)
+        # the upsert's update spares records this run wrote, told by their stamps ($1, $2)
+        self._stamps_updates = bool(
+            mode == "upsert"
+            and model.touched_column
+            and any(c not in model.key for c in self.columns)
+        )
         self._insert_sql = self._build_insert()
         # insert and skip on a table that stamps its rows: count instead of returning keys
         touched = model.touched_column
@@ -433,15 +450,15 @@ class ChunkLoader:
         self,
         conn: asyncpg.Connection,
         rows: Sequence[Row],
-        run_started: datetime,
+        run: RunWrites,
         *,
         counted: bool = True,
         copy: CopyData | None = None,
     ) -> ChunkResult:
         """Load inside the caller's transaction.
 
-        ``run_started`` (database time) tells rows written earlier by this same run, so a
-        key repeated in the file is a rejected duplicate, not an update of itself.
+        ``run`` tells rows written earlier by this same run, so a key repeated in the file
+        is a rejected duplicate, not an update of itself.
         ``counted`` says each chunk has a transaction of its own, so ``now()`` tells the
         rows this chunk wrote. ``copy``: the same rows as CSV text for COPY.
         """
@@ -476,23 +493,26 @@ class ChunkLoader:
             if not self.model.touched_column:  # nor can it tell what this run wrote
                 await self._remember(conn)
         staged = len(rows) - (len(result.rejected) - before)
-        if counted and await self._insert_counted(conn, run_started, staged, result):
+        if counted and await self._insert_counted(conn, run, staged, result):
             return result
         keys = await self._resolved_keys(conn, rows)
         rejected = {r.row for r in result.rejected}
         expected = {line: key for line, key in keys.items() if line not in rejected}
-        returned = await self._insert(conn, run_started, result, expected if counted else None)
+        returned = await self._insert(conn, run, result, expected if counted else None)
         if self.mode != "upsert" and len(returned) < len(rows):
             # the insert skipped rows on any unique key; name those that clash with another
             # stored record (rows it did insert now match their own record, so they do not)
             await self._reject_foreign_clashes(conn, result)
         missing = self._not_returned(rows, keys, returned, result)
-        repeated = await self._written_by_this_run(conn, missing, run_started)
+        repeated = await self._written_by_this_run(conn, missing, run)
         untouched = self._count(rows, keys, returned, repeated, result)
         if self.mode in ("upsert", "skip") and self.model.touched_column:
             # rows written by this run are told by their stamp; the others are remembered
             await self._remember(conn, untouched)
         return result
+
+    def _run_args(self, run: RunWrites) -> tuple[Any, ...]:
+        return (run.started, run.times) if self._stamps_updates else ()
 
     def _kept_defaults(self, rows: Sequence[Row]) -> bool:
         """Whether a row leaves empty a (non-key) column that has a database default."""
@@ -555,7 +575,7 @@ class ChunkLoader:
         return True
 
     async def _insert_counted(
-        self, conn: asyncpg.Connection, run_started: datetime, staged: int, result: ChunkResult
+        self, conn: asyncpg.Connection, run: RunWrites, staged: int, result: ChunkResult
     ) -> bool:
         """The set-based insert, counted: True when it wrote every staged row, so there is
         nothing to account row by row. Otherwise the savepoint undoes it and the caller takes
@@ -566,7 +586,7 @@ class ChunkLoader:
         if self._counted_cooldown:
             self._counted_cooldown -= 1
             return False
-        args = (run_started,) if "$1" in sql else ()
+        args = self._run_args(run)
         try:
             async with conn.transaction():
                 if self._counted_upsert_sql:
@@ -606,14 +626,14 @@ class ChunkLoader:
     async def _insert(
         self,
         conn: asyncpg.Connection,
-        run_started: datetime,
+        run: RunWrites,
         result: ChunkResult,
         expected: dict[int, str] | None,
     ) -> list[Mapping[str, Any]]:
         """One set-based insert; if the database refuses it (a CHECK, a column limit, a
         race with another writer), find the guilty rows one by one instead of failing the
         whole chunk."""
-        args = (run_started,) if "$1" in self._insert_sql else ()
+        args = self._run_args(run)
         try:
             async with conn.transaction():
                 return list(await conn.fetch(self._insert_sql, *args))
@@ -737,17 +757,17 @@ class ChunkLoader:
         ]
 
     async def _written_by_this_run(
-        self, conn: asyncpg.Connection, keys: list[str], run_started: datetime
+        self, conn: asyncpg.Connection, keys: list[str], run: RunWrites
     ) -> set[str]:
         touched = self.model.touched_column
         if not keys or touched is None:
             return set()
-        key = self._key_sql("t")
+        key, stamp = self._key_sql("t"), f"t.{quote_ident(touched)}"
         found = await conn.fetch(
-            f"SELECT {key} AS key FROM {self.target} t "
-            f"WHERE {key} = ANY($1::text[]) AND t.{quote_ident(touched)} >= $2",
+            f"SELECT {key} AS key FROM {self.target} t WHERE {key} = ANY($1::text[]) "
+            f"AND ({stamp} = now() OR {stamp} = ANY($2::timestamptz[]))",
             keys,
-            run_started,
+            run.times,
         )
         return {r["key"] for r in found}
 
@@ -839,7 +859,7 @@ class ChunkLoader:
         key_cols = ", ".join(quote_ident(c) for c in self.model.key)
         touched = self.model.touched_column
         upsert = self.mode == "upsert"
-        row_param = ("$2" if upsert and touched else "$1") if one_row else ""
+        row_param = ("$3" if self._stamps_updates else "$1") if one_row else ""
         where = f"WHERE _row = {row_param} " if one_row else ""
         head = (
             f"INSERT INTO {self.target} AS t ({cols}) SELECT {select} FROM {self.stage} "
@@ -852,7 +872,13 @@ class ChunkLoader:
             old = ", ".join(f"t.{quote_ident(c)}" for c in others)
             new = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in others)
             stamp = f", {quote_ident(touched)} = now()" if touched else ""
-            fresh = f"t.{quote_ident(touched)} < $1 AND " if touched else ""
+            # a record this run wrote already is not updated by a later row of the file
+            # (which becomes a rejected duplicate); one another writer stamped since is
+            fresh = ""
+            if touched:
+                at = f"t.{quote_ident(touched)}"
+                mine = f"{at} = now() OR {at} = ANY($2::timestamptz[])"
+                fresh = f"({at} IS NULL OR {at} < $1 OR NOT ({mine})) AND "
             return (
                 head + f"DO UPDATE SET {sets}{stamp} "
                 f"WHERE {fresh}ROW({old}) IS DISTINCT FROM ROW({new}) "

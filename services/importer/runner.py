@@ -51,7 +51,7 @@ from services.importer.children import ChildImports
 from services.importer.copy_text import CopyData, CopyText
 from services.importer.csv_source import CsvSource, RecordBatch
 from services.importer.errors import JobFailure
-from services.importer.loader import ChunkLoader, ChunkResult
+from services.importer.loader import ChunkLoader, ChunkResult, RunWrites
 from services.importer.rows import ValidRows
 from services.importer.sources import Source, batch_reader, open_source
 from services.importer.validate import LONE_SURROGATE, CheckedRows, RowValidator
@@ -100,7 +100,8 @@ class RunContext:
     bytes_read: int = 0
     bytes_total: int = 0
     last_progress: float = 0.0
-    run_started: datetime | None = None
+    # when the run started and its chunks' transaction times: what tells its own writes
+    writes: RunWrites | None = None
     # the job's child arrays (JobOptions.children), loaded after each chunk's parents
     children: ChildImports | None = None
 
@@ -455,17 +456,22 @@ class JobRunner:
     ) -> None:
         """Load the chunk and checkpoint it in one transaction."""
 
+        written_at: list[datetime] = []
+
         async def write(raw: asyncpg.Connection) -> ChunkResult:
-            started = await self._run_started(conn, ctx)
-            result = await loader.load(raw, batch.valid, started, copy=batch.copy)
+            run = await self._run_writes(conn, ctx)
+            written_at.append(await raw.fetchval("SELECT now()"))
+            result = await loader.load(raw, batch.valid, run, copy=batch.copy)
             if ctx.children is not None:
                 refused = {r.row for r in result.rejected}
                 batch.child_rejected = await ctx.children.load(
-                    raw, batch.valid, refused, batch.cells, started
+                    raw, batch.valid, refused, batch.cells, run
                 )
             return result
 
         await self._chunk(ctx, conn, batch, write, threshold=True)
+        if ctx.writes is not None:  # committed: its stamps are this run's from now on
+            ctx.writes.times.extend(written_at)
 
     async def _preview_chunk(
         self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
@@ -695,7 +701,7 @@ class JobRunner:
             result = await loader.load(
                 await self._driver(conn),
                 batch.valid,
-                await self._run_started(conn, ctx),
+                await self._run_writes(conn, ctx),
                 counted=False,
             )
         refused = batch.rejected + result.rejected
@@ -840,22 +846,25 @@ class JobRunner:
             log.warning("progress not published", job_id=ctx.job.id, exc_info=True)
 
     @staticmethod
-    async def _run_started(conn: AsyncConnection, ctx: RunContext) -> datetime:
-        """When this run first started, in database time (survives a resume)."""
-        if ctx.run_started is None:
-            ctx.run_started = (
-                await conn.execute(
-                    select(events.c.recorded_at)
-                    .where(
-                        events.c.stream == stream_of(ctx.job.id),
-                        events.c.type == "job.started",
-                        events.c.data["run_id"].astext == ctx.cmd.run_id,
-                    )
-                    .order_by(events.c.version)
-                    .limit(1)
+    async def _run_writes(conn: AsyncConnection, ctx: RunContext) -> RunWrites:
+        """When this run first started and when each chunk it committed was written, in
+        database time: a checkpoint is recorded in its chunk's transaction, so its time is
+        the stamp of the chunk's rows (survives a resume)."""
+        if ctx.writes is None:
+            found = await conn.execute(
+                select(events.c.type, events.c.recorded_at)
+                .where(
+                    events.c.stream == stream_of(ctx.job.id),
+                    events.c.type.in_(["job.started", "job.checkpointed"]),
+                    events.c.data["run_id"].astext == ctx.cmd.run_id,
                 )
-            ).scalar_one()
-        return ctx.run_started
+                .order_by(events.c.version)
+            )
+            times = [(kind, at) for kind, at in found]
+            started = next(at for kind, at in times if kind == "job.started")
+            checkpoints = sorted({at for kind, at in times if kind == "job.checkpointed"})
+            ctx.writes = RunWrites(started, checkpoints)
+        return ctx.writes
 
     @staticmethod
     async def _driver(conn: AsyncConnection) -> asyncpg.Connection:

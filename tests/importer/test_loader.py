@@ -13,7 +13,7 @@ import pytest
 from contracts.jobs import JobOptions
 from services.core.catalogue import Field, get_model
 from services.importer.csv_source import RecordBatch
-from services.importer.loader import ChunkLoader, ChunkResult
+from services.importer.loader import ChunkLoader, ChunkResult, RunWrites
 from services.importer.validate import RowValidator
 from tests.support.people import FIELDS, person
 
@@ -29,16 +29,20 @@ def _rows(people: list[dict[str, str]], first_line: int = 2) -> list[tuple[objec
 
 
 async def _load(
-    conn: asyncpg.Connection, loader: ChunkLoader, rows: list[tuple[object, ...]], started: datetime
+    conn: asyncpg.Connection, loader: ChunkLoader, rows: list[tuple[object, ...]], run: RunWrites
 ) -> ChunkResult:
+    """One chunk in its own transaction, its time kept as the runner keeps it."""
     async with conn.transaction():
-        return await loader.load(conn, rows, started)
+        written_at = await conn.fetchval("SELECT now()")
+        result = await loader.load(conn, rows, run)
+    run.times.append(written_at)
+    return result
 
 
-async def _started(conn: asyncpg.Connection) -> datetime:
+async def _started(conn: asyncpg.Connection) -> RunWrites:
     value = await conn.fetchval("SELECT now()")
     assert isinstance(value, datetime)
-    return value
+    return RunWrites(value)
 
 
 async def test_new_rows_go_straight_in_and_a_repeated_key_takes_the_careful_path(
@@ -140,6 +144,42 @@ async def test_a_key_repeated_in_a_later_chunk_is_rejected_even_when_nothing_was
         "SELECT first_name FROM users_user WHERE username = $1", stored["username"]
     )
     assert name == stored["first_name"]
+
+
+@pytest.mark.parametrize("mode", ["insert", "upsert"])
+async def test_a_record_another_job_wrote_during_this_run_is_not_taken_for_this_runs_own(
+    conn: asyncpg.Connection, mode: str
+) -> None:
+    """Regression: two jobs on overlapping keys at once. A record the other job wrote after
+    this run started was taken for one this run wrote (its stamp was later than the run's
+    start): the upsert refused it as "an earlier row of this file", the insert said so too."""
+    ours = ChunkLoader(MODEL, _fields(), mode)
+    await ours.prepare(conn)
+    run = await _started(conn)
+    first = await _load(conn, ours, _rows([person(60), person(61)]), run)
+    assert (first.inserted, first.rejected) == (2, [])
+
+    other = ChunkLoader(MODEL, _fields(), "upsert")  # another job, started after ours
+    await other.prepare(conn)
+    written = await _load(conn, other, _rows([person(62)], first_line=7), await _started(conn))
+    assert written.inserted == 1
+
+    changed = dict(person(62), first_name="Ours")
+    repeat = dict(person(61), first_name="Again")  # a real repeat of this file
+    later = await _load(conn, ours, _rows([changed, repeat, person(63)], first_line=40), run)
+    reasons = {r.row: r.message for r in later.rejected}
+    assert "an earlier row of this file" in reasons.pop(41)
+    if mode == "upsert":
+        assert (later.inserted, later.updated, reasons) == (1, 1, {})
+        expected = "Ours"
+    else:
+        assert later.inserted == 1
+        assert "already exists" in reasons[40]
+        assert "of this file" not in reasons[40]
+        expected = person(62)["first_name"]
+    names = dict(await conn.fetch("SELECT username, first_name FROM users_user"))
+    assert names[person(62)["username"]] == expected
+    assert names[person(61)["username"]] == person(61)["first_name"]
 
 
 async def test_on_a_table_without_a_change_stamp_a_key_repeated_in_a_later_chunk_is_rejected(

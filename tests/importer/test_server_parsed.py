@@ -13,7 +13,7 @@ from services.core.catalogue import Model
 from services.core.catalogue.reflect import reflect_models
 from services.core.db import make_engine
 from services.importer.csv_source import RecordBatch
-from services.importer.loader import ChunkLoader
+from services.importer.loader import ChunkLoader, RunWrites
 from services.importer.validate import RowValidator
 
 HEADER = ["mac", "level", "note"]
@@ -48,8 +48,9 @@ async def test_refused_cells_are_rejected_and_a_resumed_run_remembers_loaded_key
     loader = ChunkLoader(model, [f for f in model.fields if f.name in HEADER], "upsert")
     assert not loader.direct  # no binary COPY for macaddr
     await loader.prepare(conn)
-    started = await conn.fetchval("SELECT now()")
-    assert isinstance(started, datetime)
+    now = await conn.fetchval("SELECT now()")
+    assert isinstance(now, datetime)
+    started = RunWrites(now)
     rows = _rows(
         model,
         [
