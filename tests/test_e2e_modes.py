@@ -123,6 +123,8 @@ async def test_all_or_nothing_writes_nothing_when_any_row_is_bad(
     assert "nothing was written" in final["error_message"]
     assert final["errors"][0]["row"] == 32
     assert final["progress"] == 100.0  # regression: the checked file showed as 0 % read
+    # regression: it said chunks were committed
+    assert (final["statistics"]["chunks_committed"], final["statistics"]["rows_read"]) == (0, 50)
     assert await _usernames(stack, "p7") == {}
 
     rows[30] = person(7_000_031)

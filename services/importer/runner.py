@@ -201,6 +201,19 @@ def _original(cells: list[str] | None) -> str | None:
     return out.getvalue()
 
 
+def _nothing_written(s: JobStatistics) -> JobStatistics:
+    """An all-or-nothing run that wrote nothing: what it read and rejected, no writes."""
+    return replace(
+        s,
+        rows_imported=0,
+        rows_inserted=0,
+        rows_updated=0,
+        rows_unchanged=0,
+        rows_skipped=0,
+        chunks_committed=0,
+    )
+
+
 def _add(s: JobStatistics, batch: _Batch, result: ChunkResult) -> JobStatistics:
     """Counters after one more chunk (a row rejected twice counts once)."""
     bad_rows = len(batch.rejected_lines | {r.row for r in result.rejected})
@@ -604,15 +617,7 @@ class JobRunner:
         finally:
             first.close()
         if ctx.stats.rows_rejected:
-            # the counts of a check that wrote nothing: nothing imported
-            ctx.stats = replace(
-                ctx.stats,
-                rows_imported=0,
-                rows_inserted=0,
-                rows_updated=0,
-                rows_unchanged=0,
-                rows_skipped=0,
-            )
+            ctx.stats = _nothing_written(ctx.stats)  # the counts of a check that wrote nothing
             async with conn.begin():
                 await self._record(
                     conn,
@@ -640,7 +645,7 @@ class JobRunner:
             await self._load_atomically(ctx, second, validator, loader, conn)
         except JobFailure:
             # the transaction rolled back: nothing of this pass was written
-            ctx.stats = replace(ctx.stats, rows_imported=0, rows_inserted=0, rows_updated=0)
+            ctx.stats = _nothing_written(ctx.stats)
             raise
         finally:
             second.close()
