@@ -561,3 +561,42 @@ async def test_oversized_names_and_bodies_are_refused_and_the_gateway_keeps_work
     path = write_people(tmp_path / "after.csv", 900_001, 1)
     final, _ = run_job(client, stack, "alice", path, options={"mode": "upsert"})
     assert final["status"] == "completed", final
+
+
+async def test_a_short_job_id_finds_any_visible_job_however_old(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    # `dm status` shows ids cut to 8 characters; they were looked up among the 100 newest
+    # jobs only, so an older job's short id was "not found"
+    small = tmp_path / "tiny.csv"
+    small.write_text("username,national_id,first_name,last_name,email,role\n")
+    file_path = upload(client, stack, "alice", small)
+    old = create_job(client, stack, "alice", file_path, title="the old one")
+    for _ in range(101):
+        create_job(client, stack, "alice", file_path)
+    short = old["id"][:8]
+
+    found = client.get(
+        stack.api("jobs/"), params={"id_prefix": short.upper()}, headers=stack.headers("alice")
+    )
+    assert [j["id"] for j in found.json()["results"]] == [old["id"]]
+    hidden = client.get(
+        stack.api("jobs/"), params={"id_prefix": short}, headers=stack.headers("bob")
+    )
+    assert hidden.json() == {"count": 0, "results": []}
+    odd = client.get(stack.api("jobs/"), params={"id_prefix": "%"}, headers=stack.headers("alice"))
+    assert odd.status_code == 400
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DM_")}
+    env.update(DM_GATEWAY_URL=stack.base_url, DM_TOKEN=stack.tokens["alice"])
+    shown = subprocess.run(
+        [_dm(), "status", short], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "the old one" in shown.stdout
+    env.update(DM_TOKEN=stack.tokens["bob"])
+    other = subprocess.run(
+        [_dm(), "status", short], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert other.returncode != 0
+    assert "not found" in (other.stdout + other.stderr).lower()

@@ -119,8 +119,11 @@ class GatewayClient:
         job: Job = self._call("GET", f"jobs/{quote(job_id)}/")
         return job
 
-    def list_jobs(self, limit: int) -> dict[str, Any]:
-        page: dict[str, Any] = self._call("GET", "jobs/", params={"limit": limit})
+    def list_jobs(self, limit: int, *, id_prefix: str = "") -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if id_prefix:
+            params["id_prefix"] = id_prefix
+        page: dict[str, Any] = self._call("GET", "jobs/", params=params)
         return page
 
     def execute(self, job_id: str) -> Job:

@@ -4,6 +4,7 @@ downloading a job's CSV error report."""
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from services.cli.render import print_job_detail, print_jobs, print_rejections
 __all__ = ["register", "resolve_job_id"]
 
 _FULL_ID_LENGTH = 32  # a UUID without dashes; shorter ids are prefixes from `dm status`
-_PREFIX_SEARCH_LIMIT = 100
+_ID_PREFIX = re.compile(r"[0-9a-fA-F-]{1,36}")
 
 
 def _positive(value: str) -> int:
@@ -61,17 +62,17 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def resolve_job_id(client: GatewayClient, given: str) -> str:
-    """Accept the short ids ``dm status`` shows by matching them against recent jobs."""
+    """Accept the short ids ``dm status`` shows: the one visible job whose id starts so."""
     given = given.strip()
-    if len(given.replace("-", "")) >= _FULL_ID_LENGTH:
-        return given
-    page = client.list_jobs(_PREFIX_SEARCH_LIMIT)
-    matches = [str(j["id"]) for j in page.get("results", []) if str(j["id"]).startswith(given)]
+    if len(given.replace("-", "")) >= _FULL_ID_LENGTH or not _ID_PREFIX.fullmatch(given):
+        return given  # a whole id, or no id at all: the server answers (404)
+    page = client.list_jobs(2, id_prefix=given)
+    matches = [str(j["id"]) for j in page.get("results", [])]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         raise UsageError(f"job id {given!r} is ambiguous; give more characters")
-    return given  # not among recent jobs: let the server answer (404 or an older job)
+    return given  # no such job: let the server say so
 
 
 def run_status(args: argparse.Namespace, ctx: Context) -> int:

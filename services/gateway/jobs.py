@@ -263,12 +263,21 @@ class JobController(Controller):
         limit: int = Parameter(default=50, ge=1, le=500),
         offset: int = Parameter(default=0, ge=0),
         status: str | None = None,
+        id_prefix: str | None = Parameter(
+            default=None,
+            min_length=1,
+            max_length=36,
+            pattern=r"^[0-9a-fA-F-]+$",
+            description="only jobs whose id starts so (the short ids `dm status` shows)",
+        ),
     ) -> dict[str, Any]:
         """Jobs visible to the caller, newest first."""
         engine: AsyncEngine = request.app.state.engine
         where = [_visible(principal)]
         if status:
             where.append(jobs.c.status == status)
+        if id_prefix:
+            where.append(jobs.c.id.startswith(id_prefix.lower(), autoescape=True))
         async with engine.connect() as conn:
             count = (
                 await conn.execute(select(func.count()).select_from(jobs).where(*where))
