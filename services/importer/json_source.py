@@ -33,6 +33,13 @@ MAX_DEPTH = 256
 # what decides the depth: an escape pair (inside a string), a quote, a bracket
 _TOKEN = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
 _WHITESPACE = b" \t\r\n"
+# a UTF-16 pair escaped in JSON (an emoji as "\ud83d\ude00"), else one half of a pair alone
+# (after any escaped backslashes: "\\ud800" is a backslash and text)
+_SURROGATE_ESCAPE = re.compile(
+    rb"(?<!\\)(?:\\\\)*"
+    rb"(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2})"
+)
+_PAIR_LENGTH = 12
 
 
 def object_record(
@@ -128,6 +135,10 @@ class NestingTooDeepError(Exception):
     """The file nests arrays or objects deeper than ``MAX_DEPTH``."""
 
 
+class _LoneSurrogateAhead(Exception):
+    """The bytes about to be parsed escape half of a UTF-16 pair alone ("\\ud800")."""
+
+
 class _DepthTracker:
     """The exact nesting depth of JSON bytes fed in order, strings and escapes told apart
     (a Python loop over the few bytes that matter: quotes, brackets, escape pairs)."""
@@ -172,14 +183,18 @@ class _CountingReader:
     when that bound could pass the limit (deep data, or brackets in text) is the depth found
     exactly, from the start of the file, and then followed exactly from there on."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, *, watch_surrogates: bool = True) -> None:
         self._raw = raw
         self.consumed = self._start = raw.tell()
         self._bound = 0  # opened minus closed brackets so far, strings not told apart
         self._exact: _DepthTracker | None = None
+        self._watch = watch_surrogates
+        self._held = b""  # the last bytes read, where an escape may go on in the next read
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)
+        if self._watch:
+            data = self._decided(data, size)
         if self._exact is not None:
             self._exact.feed(data, self.consumed)
         else:
@@ -191,6 +206,29 @@ class _CountingReader:
                 self._bound += opened - data.count(b"]") - data.count(b"}")
         self.consumed += len(data)
         return data
+
+    def _decided(self, data: bytes, size: int) -> bytes:
+        """The bytes read so far up to where each escaped half of a UTF-16 pair is known to
+        have its other half or not; the last few wait for the next read. Raises before the
+        parser sees a half alone: yajl turns "\\ud800" into "?", "\\ud800\\u0041" into
+        another character, and fails on a lone low half."""
+        window = self._held + data
+        while data and len(window) <= _PAIR_LENGTH:  # too few bytes to decide on: read on
+            data = self._raw.read(max(size, 4096))
+            window += data
+        end = len(window) - _PAIR_LENGTH if data else len(window)
+        if b"\\ud" in window or b"\\uD" in window:
+            for found in _SURROGATE_ESCAPE.finditer(window):
+                start, stop = found.span(1)
+                if start >= end:
+                    break
+                if stop - start != _PAIR_LENGTH:
+                    raise _LoneSurrogateAhead
+                end = max(end, stop)
+        while data and end > 1 and window[end - 1] == 0x5C:  # a backslash run waits whole
+            end -= 1
+        self._held = window[end:]
+        return window[:end]
 
     def _exact_until(self, end: int) -> _DepthTracker:
         """The exact state after the bytes already handed out (read again from disk)."""
@@ -247,6 +285,7 @@ class JsonSource(_ObjectStream):
                 "it really a JSON file? (check the job's format: csv, json, jsonl or xlsx)",
             )
         self._raw.seek(start)
+        self._first_byte = start
         self._reader = _CountingReader(self._raw)
 
     @property
@@ -257,12 +296,25 @@ class JsonSource(_ObjectStream):
         return f"$[{position - 1}]"  # the record's 0-based index in the top-level array
 
     def _items(self) -> Iterator[tuple[int, object]]:
-        reader = self._reader
-        index = 0
         try:
-            for item in ijson.items(reader, "item", use_float=False):
+            yield from self._parse(ijson.items, done=0)
+        except _LoneSurrogateAhead:
+            # yajl would mangle it: ijson's Python parser keeps it (the row is then rejected
+            # by name, as a JSON Lines one is); it reads again from the top, far more slowly,
+            # and hands on only the items after those already read
+            self._raw.seek(self._first_byte)
+            self._reader = _CountingReader(self._raw, watch_surrogates=False)
+            yield from self._parse(ijson.get_backend("python").items, done=self._parsed)
+
+    def _parse(self, items: Any, done: int) -> Iterator[tuple[int, object]]:
+        reader = self._reader
+        index = self._parsed = 0
+        try:
+            for item in items(reader, "item", use_float=False):
                 index += 1
-                yield index, item
+                if index > done:
+                    self._parsed = index
+                    yield index, item
         except NestingTooDeepError as e:
             raise JobFailure(
                 "invalid_json", f"{self.path.name}: {e}; records nest a few levels at most"

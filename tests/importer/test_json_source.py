@@ -327,3 +327,43 @@ def test_a_json_lines_line_nested_too_deeply_is_a_rejected_line(tmp_path: Path) 
     assert [r.line for r in got] == [1, 2, 3]
     assert "nests arrays or objects too deeply" in got[1].errors[0].message
     assert got[2].cells == ["3"]
+
+
+# escapes of UTF-16 halves as a JSON file may hold them, and what each is: ijson's C parser
+# turned the lone ones into "?", "\ud800\u0041" into U+10041, and failed on a lone low half
+SURROGATE_CASES = {
+    r"\ud800x": "\ud800x",
+    r"x\ud800": "x\ud800",
+    r"\ud800\u0041": "\ud800A",
+    r"\udc00": "\udc00",
+    r"\ud800\ud800": "\ud800\ud800",
+}
+
+
+@pytest.mark.parametrize("escaped", sorted(SURROGATE_CASES))
+def test_a_lone_half_of_a_utf16_pair_is_read_as_written(tmp_path: Path, escaped: str) -> None:
+    # far enough in that the C parser has handed out items first, which are not repeated
+    items = [f'{{"n": "{i}", "s": "\\ud83d\\ude00 \\\\ud800 {i}"}}' for i in range(3_000)]
+    items[2_500] = f'{{"n": "2500", "s": "{escaped}"}}'
+    path = write(tmp_path, "[" + ",\n".join(items) + "]")
+    _, records = read_all(JsonSource(path))
+    assert [r.line for r in records] == list(range(1, 3_001))
+    assert records[2_500].cells == ["2500", SURROGATE_CASES[escaped]]
+    assert records[7].cells == ["7", "\U0001f600 \\ud800 7"]  # a pair, and escaped text
+    assert records[2_999].cells == ["2999", "\U0001f600 \\ud800 2999"]
+
+
+@pytest.mark.parametrize("size", [1, 5, 6, 7, 11, 12, 13, 64])
+def test_a_pair_split_between_reads_is_not_taken_for_a_lone_half(tmp_path: Path, size: int) -> None:
+    body = "".join(f'{{"s": "{"x" * (i % 13)}\\ud83d\\ude00"}},' for i in range(40))
+    path = write(tmp_path, f"[{body}{{}}]")
+    source = JsonSource(path)
+    try:
+        reader = source._reader
+        while reader.read(size):  # a lone half would raise here
+            pass
+    finally:
+        source.close()
+    lone = write(tmp_path, f'[{body}{{"s": "\\udbff"}}]', name="lone.json")
+    _, records = read_all(JsonSource(lone))
+    assert records[-1].cells == ["\udbff"]
