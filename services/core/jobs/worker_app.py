@@ -28,6 +28,7 @@ from contracts.subjects import Subjects
 from services.core.bus import ensure_object_store, ensure_streams, make_broker
 from services.core.catalogue.operator import load_operator_models
 from services.core.db import make_engine
+from services.core.exit_deadline import exit_after
 from services.core.jobs.commands import JobCommands
 from services.core.jobs.lease import RunBusy, RunInterrupted, Shutdown
 from services.core.jobs.schedules import JobScheduler
@@ -42,6 +43,9 @@ __all__ = ["Runner", "RunnerParts", "build_job_worker_app"]
 BUSY_RETRY_SECONDS = 5.0
 MAX_ATTEMPTS = 5
 PULL_TIMEOUT_SECONDS = 5.0
+# once its runs are handed back, a stopping worker closes its subscriptions (a pull waits up
+# to PULL_TIMEOUT_SECONDS), the relay and the pool in a few seconds; past this, it is stuck
+SHUTDOWN_DEADLINE_SECONDS = 20.0
 
 log = get_logger(__name__)
 
@@ -128,6 +132,8 @@ def build_job_worker_app(
             yield
         finally:
             ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticking  # a tick cut short gives its connection back before the dispose
             await relay.stop()
             await engine.dispose()
 
@@ -140,6 +146,10 @@ def build_job_worker_app(
         # commands go back to the stream, so another replica resumes them at once
         log.info(f"{service} stopping")
         await shutdown.stop(grace_seconds=float(settings.ack_wait_seconds))
+        # the runs are handed back; closing the bus and the database takes a moment, and a
+        # process that still lives long after has a task stuck (seen once under load, with
+        # the app's "shut down gracefully" already logged): say where, and end it
+        exit_after(SHUTDOWN_DEADLINE_SECONDS, what=f"the {service}'s shutdown")
 
     app = FastStream(broker, lifespan=lifespan, after_startup=[announce], on_shutdown=[drain])
     return app, broker
