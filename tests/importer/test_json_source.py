@@ -346,7 +346,15 @@ def test_a_lone_half_of_a_utf16_pair_is_read_as_written(tmp_path: Path, escaped:
     items = [f'{{"n": "{i}", "s": "\\ud83d\\ude00 \\\\ud800 {i}"}}' for i in range(3_000)]
     items[2_500] = f'{{"n": "2500", "s": "{escaped}"}}'
     path = write(tmp_path, "[" + ",\n".join(items) + "]")
-    _, records = read_all(JsonSource(path))
+    source = JsonSource(path)
+    source.header()
+    records, shares = [], []
+    for record in source.records():
+        records.append(record)
+        shares.append(source.bytes_read)
+    source.close()
+    assert shares == sorted(shares)  # reading again from the top does not go back
+    assert shares[-1] == path.stat().st_size
     assert [r.line for r in records] == list(range(1, 3_001))
     assert records[2_500].cells == ["2500", SURROGATE_CASES[escaped]]
     assert records[7].cells == ["7", "\U0001f600 \\ud800 7"]  # a pair, and escaped text
