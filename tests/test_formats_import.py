@@ -267,3 +267,32 @@ async def test_a_spreadsheets_empty_rows_in_a_csv_are_skipped(
     [error] = job["errors"]
     # header, empty, p0, p1, empty, empty, p2, p3, empty, empty, p4: the bad row is line 11
     assert (error["row"], error["column"]) == (11, "email")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+async def test_a_lone_surrogate_inside_a_nested_value_rejects_its_row_only(
+    fmt: str, settings: Settings, subjects: Subjects, imports_root: Path, importer: None
+) -> None:
+    # showing the nested value in the row's error encoded it as UTF-8, which a lone half
+    # cannot be: the whole job failed on an unexpected UnicodeEncodeError
+    rows: list[object] = list(_people(41_001, 5))
+    rows[1] = {**_people(41_002, 1)[0], "first_name": ["\ud800"]}
+    rows[2] = {**_people(41_003, 1)[0], "last_name": {"x\udc00": "y"}}
+    rows[3] = "\ud800"  # an item that is no object at all
+    text = "".join(json.dumps(r) + "\n" for r in rows) if fmt == "jsonl" else json.dumps(rows)
+    (imports_root / f"nested.{fmt}").write_text(text, encoding="ascii")
+    nc = await nats.connect(settings.nats_url)
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        job = await run_job(nc, db, subjects, file_path=f"nested.{fmt}", fmt=fmt)
+    finally:
+        await db.close()
+        await nc.close()
+    assert job["status"] == "completed", job["error_message"]
+    assert (job["statistics"]["rows_inserted"], job["statistics"]["rows_rejected"]) == (2, 3)
+    found = {e["row"]: e for e in job["errors"]}
+    assert sorted(found) == [2, 3, 4]
+    assert found[2]["column"] == "first_name"
+    assert "\\ud800" in found[2]["value"]
+    assert found[3]["column"] == "last_name"
+    assert "not an object" in found[4]["message"]

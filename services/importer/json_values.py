@@ -23,8 +23,28 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
 def compact(value: object) -> str:
-    text = _ENCODER.encode(value).decode("utf-8")
+    """``value`` as JSON text to show in a message, shortened."""
+    try:
+        text = _json_text(value)
+    except UnicodeEncodeError:
+        text = _json_text(_escaped(value))
     return text if len(text) <= MAX_VALUE_SHOWN else text[:MAX_VALUE_SHOWN] + "…"
+
+
+def _json_text(value: object) -> str:
+    return _ENCODER.encode(value).decode("utf-8")
+
+
+def _escaped(value: object) -> object:
+    """``value`` with each half of a UTF-16 pair standing alone in its strings (JSON may
+    escape one; UTF-8 cannot carry it) written out as its escape, for showing."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    return value
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -56,7 +76,15 @@ def cell_text(column: str, value: object, json_column: bool = False) -> str | Ce
     if value is None:
         return ""
     if json_column and isinstance(value, dict | list):
-        return _ENCODER.encode(value).decode("utf-8")
+        try:
+            return _json_text(value)
+        except UnicodeEncodeError:
+            return CellError(
+                column,
+                compact(value),
+                f"{column} holds half of a UTF-16 pair without its other half (shown as "
+                "\\udXXX), which is not a character and cannot be stored",
+            )
     if isinstance(value, str):
         return value
     if isinstance(value, bool):

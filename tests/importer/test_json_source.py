@@ -375,3 +375,12 @@ def test_a_pair_split_between_reads_is_not_taken_for_a_lone_half(tmp_path: Path,
     lone = write(tmp_path, f'[{body}{{"s": "\\udbff"}}]', name="lone.json")
     _, records = read_all(JsonSource(lone))
     assert records[-1].cells == ["\udbff"]
+
+
+def test_a_lone_half_in_a_json_columns_document_is_a_cell_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[{"id": "1", "doc": {"a": ["\\ud800"]}}, {"id": "2", "doc": [1]}]')
+    _, records = read_all(JsonSource(path, json_columns=["doc"]))
+    [error] = records[0].errors
+    assert (error.column, error.value) == ("doc", '{"a":["\\\\ud800"]}')
+    assert "half of a UTF-16 pair" in error.message
+    assert (records[1].cells, records[1].errors) == (["2", "[1]"], ())
