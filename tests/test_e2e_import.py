@@ -600,3 +600,31 @@ async def test_a_short_job_id_finds_any_visible_job_however_old(
     )
     assert other.returncode != 0
     assert "not found" in (other.stdout + other.stderr).lower()
+
+
+async def test_cancel_stops_an_all_or_nothing_job_while_it_checks_the_file(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    # the check pass never looked at a cancel request; the request's event then made the
+    # run's own record fail ("stream changed concurrently"), and the job failed instead,
+    # reporting tens of thousands of rows inserted that were never written
+    people = write_people(tmp_path / "checked.csv", start=1_200_001, count=150_000)
+    file_path = upload(client, stack, "alice", people)
+    job = create_job(client, stack, "alice", file_path, options={"all_or_nothing": True})
+    h = stack.headers("alice")
+    client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=h)
+    with client.stream("GET", stack.api(f"jobs/{job['id']}/events"), headers=h) as r:
+        for line in r.iter_lines():
+            data = json.loads(line[5:]) if line.startswith("data:") else {}
+            if data.get("type") == "job.progress" and data.get("rows_read", 0) > 0:
+                break
+    r = client.post(stack.api(f"jobs/{job['id']}/cancel/"), headers=h)
+    assert r.status_code == 202, r.text
+    final, _ = follow(client, stack, "alice", job["id"])
+    assert final["status"] == "cancelled", final["error_message"]
+    stats = final["statistics"]
+    assert 0 < stats["rows_read"] < 150_000
+    written = ("rows_imported", "rows_inserted", "chunks_committed")
+    assert [stats[k] for k in written] == [0, 0, 0]
+    stored = await table_rows(stack)
+    assert not any(f"p{i:07d}" in stored for i in range(1_200_001, 1_350_001))

@@ -233,6 +233,10 @@ class _Stop(Exception):
     """The run ended early (cancelled, or superseded by another run)."""
 
 
+class _CancelRequested(Exception):
+    """All-or-nothing: the job's cancel was requested; what this pass did is undone."""
+
+
 class JobRunner:
     def __init__(self, parts: RunnerParts) -> None:
         self.engine = parts.engine
@@ -276,13 +280,19 @@ class JobRunner:
             if is_transient(e) or isinstance(e, RunInterrupted):
                 raise
             log.exception("import stopped on an unexpected error", job_id=job.id)
+            opts = ctx.job.options
+            kept = (
+                "nothing was written (all-or-nothing)"
+                if opts.all_or_nothing and not opts.dry_run
+                else "rows committed before it stay"
+            )
             await self._end(
                 ctx,
                 "failed",
                 ErrorInfo(
                     code="internal_error",
                     message=f"the import stopped on an unexpected error ({type(e).__name__}: {e}); "
-                    "rows committed before it stay",
+                    + kept,
                 ),
             )
             return
@@ -607,6 +617,26 @@ class JobRunner:
         """Pass 1 checks every row against the table and writes nothing; only a clean file
         is loaded, in pass 2, in one transaction, so a crash or a late refusal leaves the
         table exactly as it was (and a redelivered run starts again from the top)."""
+        try:
+            await self._check_then_load(ctx, path, model, validator, loader, conn)
+        except _CancelRequested:
+            ctx.stats = _nothing_written(ctx.stats)
+            await self._record_cancel(ctx, conn)
+            raise _Stop from None
+        except BaseException:
+            # whatever stopped it, the table is as it was: no written rows to report
+            ctx.stats = _nothing_written(ctx.stats)
+            raise
+
+    async def _check_then_load(
+        self,
+        ctx: RunContext,
+        path: Any,
+        model: Any,
+        validator: RowValidator,
+        loader: ChunkLoader,
+        conn: AsyncConnection,
+    ) -> None:
         checked = _Totals()
         first = open_source(ctx.job.format, path, model, ctx.job.options)
         try:
@@ -619,6 +649,7 @@ class JobRunner:
         if ctx.stats.rows_rejected:
             ctx.stats = _nothing_written(ctx.stats)  # the counts of a check that wrote nothing
             async with conn.begin():
+                await self._stop_if_cancelled(conn, ctx, lock=True)
                 await self._record(
                     conn,
                     ctx,
@@ -629,7 +660,7 @@ class JobRunner:
                             run_id=ctx.cmd.run_id,
                             last_row=0,
                             statistics=ctx.stats,
-                            rejected=checked.first_rejected,
+                            rejected=[_storable_row(r) for r in checked.first_rejected],
                             percent=100.0,  # the whole file was read and checked
                         )
                     ],
@@ -643,10 +674,6 @@ class JobRunner:
         second = open_source(ctx.job.format, path, model, ctx.job.options)
         try:
             await self._load_atomically(ctx, second, validator, loader, conn)
-        except JobFailure:
-            # the transaction rolled back: nothing of this pass was written
-            ctx.stats = _nothing_written(ctx.stats)
-            raise
         finally:
             second.close()
         self.relay.poke()
@@ -666,6 +693,7 @@ class JobRunner:
             await self._stream(
                 ctx, source, validator, partial(self._atomic_chunk, ctx, loader, conn)
             )
+            await self._stop_if_cancelled(conn, ctx, lock=True)
             done = JobCheckpointed(
                 **self._env(ctx.job, ctx.cmd, 0),
                 job_id=ctx.job.id,
@@ -689,6 +717,8 @@ class JobRunner:
             # SQLAlchemy begins lazily: make the transaction real before raw statements, or
             # each would commit alone and the staging table would empty itself at once
             await conn.execute(text("SELECT 1"))
+            # a plain read, no lock: a cancel request waits for no check
+            await self._stop_if_cancelled(conn, ctx, lock=False)
             result = await loader.preview(await self._driver(conn), batch.valid)
             rejected = sorted(batch.rejected + result.rejected, key=lambda r: r.row)
             await self._save_rejections(conn, ctx, rejected, batch)
@@ -701,6 +731,9 @@ class JobRunner:
         self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch
     ) -> None:
         self.shutdown.check()
+        # one read of the job per chunk, without a lock, which would hold a cancel request
+        # until the whole load commits
+        await self._stop_if_cancelled(conn, ctx, lock=False)
         async with conn.begin_nested():
             # one long transaction: rows are told apart by the keys the insert returns
             result = await loader.load(
@@ -719,6 +752,37 @@ class JobRunner:
             )
         ctx.stats = _add(ctx.stats, batch, result)
         await self._maybe_progress(ctx)
+
+    async def _stop_if_cancelled(
+        self, conn: AsyncConnection, ctx: RunContext, *, lock: bool
+    ) -> None:
+        """All-or-nothing: raise ``_CancelRequested`` once the job's cancel is requested
+        (``_Stop`` if another run took over)."""
+        job = await load(conn, ctx.job.id, lock=lock)
+        if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
+            raise _Stop
+        ctx.job = job
+        if job.cancel_requested:
+            raise _CancelRequested
+
+    async def _record_cancel(self, ctx: RunContext, conn: AsyncConnection) -> None:
+        """Record that the run was cancelled, with what it read and wrote (nothing)."""
+        with contextlib.suppress(Exception):
+            await conn.rollback()  # what the pass did is undone
+        async with conn.begin():
+            job = await load(conn, ctx.job.id, lock=True)
+            if job is None or job.run_id != ctx.cmd.run_id or job.status != "running":
+                return
+            ctx.job = job
+            cancel = JobCancelled(
+                **self._env(job, ctx.cmd, 0),
+                job_id=job.id,
+                run_id=ctx.cmd.run_id,
+                statistics=ctx.stats,
+            )
+            await self._record(conn, ctx, [cancel])
+        self.relay.poke()
+        await self._publish_progress(ctx, "cancelled")
 
     async def _save_rejections(
         self, conn: AsyncConnection, ctx: RunContext, rejected: list[RejectedRow], batch: _Batch
