@@ -319,20 +319,32 @@ class JsonSource(_ObjectStream):
             raise JobFailure(
                 "invalid_json", f"{self.path.name}: {e}; records nest a few levels at most"
             ) from e
-        except ijson.JSONError as e:
-            # yajl's message is "<problem>\n<context>\n<caret>": keep the problem and context
-            lines = [part.strip() for part in str(e).splitlines() if part.strip()]
-            problem = lines[0] if lines else "malformed JSON"
-            context = f" (near: {lines[1][:80]!r})" if len(lines) > 2 else ""
-            truncated = " - is the file truncated?" if "premature EOF" in problem else ""
+        except (ijson.JSONError, UnicodeDecodeError) as e:
             raise JobFailure(
                 "invalid_json",
                 f"{self.path.name}: invalid JSON near byte {reader.consumed}, after item {index}: "
-                f"{problem}{context}{truncated}",
+                + _problem(e),
             ) from e
 
     def close(self) -> None:
         self._raw.close()
+
+
+def _problem(error: Exception) -> str:
+    """What a JSON parser's error says is wrong, for a person: yajl's message is
+    "<problem>\\n<context>\\n<caret>" (sometimes as bytes); ijson's Python parser wraps a
+    decoding error, and calls a cut-off file incomplete."""
+    cause = error.args[0] if error.args else ""
+    if isinstance(error, UnicodeDecodeError) or isinstance(cause, UnicodeDecodeError):
+        return "bytes that are not valid UTF-8 (save the file as UTF-8)"
+    text = cause.decode("utf-8", "replace") if isinstance(cause, bytes) else str(cause)
+    lines = [part.strip() for part in text.splitlines() if part.strip()]
+    problem = lines[0] if lines else "malformed JSON"
+    if "invalid bytes in UTF8" in problem:
+        problem = "bytes that are not valid UTF-8 (save the file as UTF-8)"
+    context = f" (near: {lines[1][:80]!r})" if len(lines) > 2 else ""
+    cut_off = "premature EOF" in problem or problem.startswith("Incomplete")
+    return f"{problem}{context}" + (" - is the file truncated?" if cut_off else "")
 
 
 class _LineProblem:

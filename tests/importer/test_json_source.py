@@ -384,3 +384,27 @@ def test_a_lone_half_in_a_json_columns_document_is_a_cell_error(tmp_path: Path) 
     assert (error.column, error.value) == ("doc", '{"a":["\\\\ud800"]}')
     assert "half of a UTF-16 pair" in error.message
     assert (records[1].cells, records[1].errors) == (["2", "[1]"], ())
+
+
+@pytest.mark.parametrize(
+    "raw", [b"\xed\xa0\x80", b"\xff\xfe", b"\xc3"], ids=["utf8-surrogate", "ff-fe", "cut-char"]
+)
+def test_bytes_that_are_not_utf8_in_a_json_array_fail_the_file_clearly(
+    tmp_path: Path, raw: bytes
+) -> None:
+    # regression: an unexpected UnicodeDecodeError, or the parser's message as a bytes repr
+    path = write(tmp_path, b'[{"id": "1"}, {"id": "' + raw + b'"}]')
+    with pytest.raises(JobFailure) as e:
+        read_all(JsonSource(path))
+    assert e.value.code == "invalid_json"
+    assert "not valid UTF-8" in e.value.message
+    assert "b'" not in e.value.message
+
+
+def test_a_truncated_file_says_so_after_the_slower_parser_took_over(tmp_path: Path) -> None:
+    path = write(tmp_path, '[{"id": "\\ud800"}, {"id": "2", "na')  # a lone half, then cut
+    source = JsonSource(path)
+    with pytest.raises(JobFailure) as e:
+        list(source.records())
+    source.close()
+    assert "truncated" in e.value.message
