@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -148,8 +149,9 @@ def looks_binary(sample: bytes) -> bool:
 
 def _blank(cells: list[str]) -> bool:
     """A blank line, or a record of empty cells only (a spreadsheet's empty row exported
-    as ",,,,"): skipped as an XLSX sheet's empty rows are, not a row of missing values."""
-    return not any(cells) or (len(cells) == 1 and not cells[0].strip())
+    as ",,,,", or cells of spaces, which are trimmed): skipped as an XLSX sheet's empty rows
+    are, not a row of missing values."""
+    return not any(cells) or not any(map(str.strip, cells))
 
 
 def _starting_lines(before: int, rows: list[list[str]]) -> list[int]:
@@ -232,6 +234,8 @@ class CsvSource:
             raise JobFailure("bad_option", f"unknown encoding {encoding!r}") from e
         text_sample = sample.decode(self.encoding, errors="ignore")
         self.delimiter = delimiter or detect_delimiter(text_sample)
+        # a line of nothing but spaces, tabs and delimiters: a blank record
+        self._blank_line = re.compile(f"^[ \t{re.escape(self.delimiter)}]*$", re.MULTILINE)
         self._text = io.TextIOWrapper(
             self._raw, encoding=self.encoding, newline="", errors="strict"
         )
@@ -257,7 +261,8 @@ class CsvSource:
         return max(position - int(self._pending_chars * self._bytes_per_char), 0)
 
     def header(self) -> list[str]:
-        first = next(self._records(), None)
+        # blank lines above the header (or a spreadsheet's empty rows) are no header
+        first = next((r for r in self._records() if not _blank(r.cells)), None)
         if first is None:
             raise JobFailure("empty_file", f"{self.path.name} is empty: no header row")
         self._line = self._reader.line_num
@@ -359,13 +364,12 @@ class CsvSource:
             return None  # one column: a blank line would pass for an empty cell
         if set(map(methodcaller("count", delimiter), taken)) != {width - 1}:
             return None
-        empty = delimiter * (width - 1)  # a line of empty cells is skipped, as a blank one
+        # a line of empty cells (or spaces) is skipped, as a blank one, by the careful path;
+        # only a line starting with one of them can be one
+        starts = (" ", "\t", delimiter)
         if (
-            body == empty
-            or body.startswith(f"{empty}\n")
-            or f"\n{empty}\n" in body
-            or body.endswith(f"\n{empty}")
-        ):
+            body[:1] in starts or any(f"\n{c}" in body for c in starts)
+        ) and self._blank_line.search(body):
             return None
         cells = body.replace("\n", delimiter).split(delimiter)
         if len(cells) != len(taken) * width:

@@ -146,10 +146,27 @@ def test_rows_of_empty_cells_skipped(write: Path, quoted: bool) -> None:
     assert [r.line for r in records] == [3, 6 + quoted]
 
 
-def test_a_row_with_one_filled_cell_is_kept(write: Path) -> None:
-    write.write_text("a,b,c\n1,2,3\n,,x\n , ,\n", encoding="utf-8")
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+def test_a_row_of_spaces_is_skipped_and_a_row_with_one_filled_cell_kept(
+    write: Path, quoted: bool
+) -> None:
+    # cells are trimmed before they are checked: a row of spaces is as empty as ",,"
+    # (regression: it was a rejected row, "a is required", "b is required", ...)
+    last = '"q",8,9' if quoted else "7,8,9"
+    write.write_text(f"a,b,c\n1,2,3\n,,x\n , ,\n\t,\t,\n , , \n{last}\n", encoding="utf-8")
     _, records, _ = read_all(write)
-    assert cells(records) == [["1", "2", "3"], ["", "", "x"], [" ", " ", ""]]
+    first = "q" if quoted else "7"
+    assert cells(records) == [["1", "2", "3"], ["", "", "x"], [first, "8", "9"]]
+    assert [r.line for r in records] == [2, 3, 7]
+
+
+@pytest.mark.parametrize("above", ["\n", ",,\n", "\n , \n,,\n"], ids=["blank", "commas", "mixed"])
+def test_blank_lines_above_the_header_are_skipped(write: Path, above: str) -> None:
+    write.write_text(f"{above}a,b\n1,2\n", encoding="utf-8")
+    header, records, _ = read_all(write)
+    assert header == ["a", "b"]
+    assert cells(records) == [["1", "2"]]
+    assert records[0].line == above.count("\n") + 2
 
 
 def test_header_cells_are_stripped(write: Path) -> None:
@@ -243,6 +260,8 @@ BATCH_CASES = {
     "plain crlf, blank and ragged lines": "a,b\r\n1,2\r\n\r\n3,4,5\r\n6\r\n7,8\r\n",
     "plain, a lone cr and a nul": "a,b\n1,2\r3,4\n5,\x006\n7,8",
     "plain with spaces and empty cells": "a,b,c\n ,x y, \n,,\n1, 2 ,3\n",
+    "rows of spaces": "a,b,c\n1,2,3\n , , \n\t,\t,\n4,5,6\n , ,\n",
+    "a row of spaces, then quotes": 'a,b,c\n , , \n1,"2",3\n\t,,\n',
     "rows of empty cells": "a,b,c\n,,\n1,2,3\n,,\n4,5,6\n,,",
     "rows of empty cells and quotes": 'a,b,c\n1,2,3\n,,\n"x\ny",5,6\n,,\n"",,\n7,8,9\n',
 }
