@@ -594,6 +594,12 @@ async def test_a_short_job_id_finds_any_visible_job_however_old(
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "the old one" in shown.stdout
+    for spelled in (old["id"].upper(), old["id"].replace("-", "")):  # a whole id, respelled
+        respelled = subprocess.run(
+            [_dm(), "status", spelled], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert respelled.returncode == 0, respelled.stdout + respelled.stderr
+        assert "the old one" in respelled.stdout
     env.update(DM_TOKEN=stack.tokens["bob"])
     other = subprocess.run(
         [_dm(), "status", short], env=env, capture_output=True, text=True, timeout=60

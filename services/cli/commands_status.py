@@ -4,7 +4,9 @@ downloading a job's CSV error report."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +66,18 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 def resolve_job_id(client: GatewayClient, given: str) -> str:
     """Accept the short ids ``dm status`` shows: the one visible job whose id starts so."""
     given = given.strip()
-    if len(given.replace("-", "")) >= _FULL_ID_LENGTH or not _ID_PREFIX.fullmatch(given):
-        return given  # a whole id, or no id at all: the server answers (404)
+    if len(given.replace("-", "")) >= _FULL_ID_LENGTH:
+        # a whole id, perhaps in capitals or without dashes: job ids are written lower
+        # case with dashes (one given otherwise by another system is taken as it is)
+        with contextlib.suppress(ValueError):
+            canonical = str(uuid.UUID(given))
+            if canonical != given:
+                found = client.list_jobs(2, id_prefix=canonical).get("results", [])
+                if [str(j["id"]) for j in found] == [canonical]:
+                    return canonical
+        return given
+    if not _ID_PREFIX.fullmatch(given):
+        return given  # no id at all: the server answers (404)
     page = client.list_jobs(2, id_prefix=given)
     matches = [str(j["id"]) for j in page.get("results", [])]
     if len(matches) == 1:
