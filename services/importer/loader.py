@@ -279,10 +279,16 @@ class ChunkLoader:
                     )
                 )
 
-    async def _remember(self, conn: asyncpg.Connection) -> None:
-        """Remember the keys (and other unique values) of the staged rows."""
+    async def _remember(self, conn: asyncpg.Connection, lines: Sequence[int] | None = None) -> None:
+        """Remember the keys of the staged rows (only those on ``lines``, when given)."""
+        if lines is not None and not lines:
+            return
         cols = ", ".join(["_row", *(quote_ident(c) for c in self._remembered)])
-        await conn.execute(f"INSERT INTO {self.seen} ({cols}) SELECT {cols} FROM {self.stage}")
+        where = " WHERE _row = ANY($1::bigint[])" if lines is not None else ""
+        args = (list(lines),) if lines is not None else ()
+        await conn.execute(
+            f"INSERT INTO {self.seen} ({cols}) SELECT {cols} FROM {self.stage}{where}", *args
+        )
 
     async def remember_loaded(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
         """A resumed run: remember the keys of rows that an earlier run of the job loaded
@@ -482,11 +488,10 @@ class ChunkLoader:
         if self.mode == "upsert" and self._kept_defaults(rows):
             await self._keep_stored_defaults(conn)
         if self.mode in ("upsert", "skip"):
-            # a key an earlier chunk of this run had: a repeat, whatever the table shows now
-            # (a row that wrote nothing leaves no stamp, and another job may have written
-            # the record since, over this run's stamp), so every key is remembered
+            # a key seen in an earlier chunk whose row wrote nothing: the table cannot tell
             await self._reject_remembered(conn, result, key_only=True)
-            await self._remember(conn)
+            if not self.model.touched_column:  # nor can it tell what this run wrote
+                await self._remember(conn)
         staged = len(rows) - (len(result.rejected) - before)
         if counted and await self._insert_counted(conn, run, staged, result):
             return result
@@ -500,7 +505,10 @@ class ChunkLoader:
             await self._reject_foreign_clashes(conn, result)
         missing = self._not_returned(rows, keys, returned, result)
         repeated = await self._written_by_this_run(conn, missing, run)
-        self._count(rows, keys, returned, repeated, result)
+        untouched = self._count(rows, keys, returned, repeated, result)
+        if self.mode in ("upsert", "skip") and self.model.touched_column:
+            # rows written by this run are told by their stamp; the others are remembered
+            await self._remember(conn, untouched)
         return result
 
     def _run_args(self, run: RunWrites) -> tuple[Any, ...]:
@@ -885,8 +893,10 @@ class ChunkLoader:
         returned: Sequence[Mapping[str, Any]],
         repeated: set[str],
         result: ChunkResult,
-    ) -> None:
-        """Count each row's outcome."""
+    ) -> list[int]:
+        """Count each row's outcome; the lines of rows that left their record unchanged or
+        skipped it (written by nobody in this run)."""
+        untouched: list[int] = []
         done = {r["key"]: r["inserted"] for r in returned}
         rejected_lines = {r.row for r in result.rejected}
         column = self.model.key[0] if len(self.model.key) == 1 else None
@@ -913,8 +923,10 @@ class ChunkLoader:
                 )
             elif self.mode == "upsert":
                 result.unchanged += 1
+                untouched.append(line)
             elif self.mode == "skip":
                 result.skipped += 1
+                untouched.append(line)
             else:
                 result.rejected.append(
                     RejectedRow(
@@ -924,3 +936,4 @@ class ChunkLoader:
                         message=f"{self.key} {shown!r} already exists",
                     )
                 )
+        return untouched
