@@ -14,6 +14,7 @@ A row is a tuple: its line in the file, then its values in column order.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -125,6 +126,7 @@ class ChunkLoader:
         tag = uuid.uuid4().hex[:12]
         self.stage = f"_dm_stage_{tag}"
         self.seen = f"_dm_seen_{tag}"
+        self.staged = f"_dm_staged_{tag}"
         self.fields = list(fields)
         self.mode = mode
         self.columns = [f.name for f in self.fields]
@@ -163,6 +165,7 @@ class ChunkLoader:
             else ""
         )
         self._insert_one_sql = self._build_insert(one_row=True)
+        self._insert_any_stamp_sql = self._build_insert(any_stamp=True)
         # upsert on a stamped table: count what the insert wrote instead of returning keys
         self._counted_upsert_sql = (
             f"WITH written AS ({self._insert_sql.rsplit(' RETURNING ', 1)[0]} "
@@ -205,6 +208,13 @@ class ChunkLoader:
         await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.seen} (_row bigint, {seen})")
         key = ", ".join(quote_ident(c) for c in self.model.key)
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {self.seen}_key ON {self.seen} ({key})")
+        # an upsert's every staged key, unindexed (cheap to add to): looked through
+        # only for a record another job stamped during the run, to tell whether this run had
+        # its key before (a repeat) or not (that job's record)
+        keys = ", ".join(
+            f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields if f.name in self.model.key
+        )
+        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.staged} ({keys})")
         if self._server_parsed:
             await conn.execute(_REFUSED_FUNCTION)
         if self.direct and self._groups:
@@ -445,6 +455,7 @@ class ChunkLoader:
     async def drop(self, conn: asyncpg.Connection) -> None:
         await conn.execute(f"DROP TABLE IF EXISTS {self.stage}")
         await conn.execute(f"DROP TABLE IF EXISTS {self.seen}")
+        await conn.execute(f"DROP TABLE IF EXISTS {self.staged}")
 
     async def load(
         self,
@@ -494,6 +505,7 @@ class ChunkLoader:
                 await self._remember(conn)
         staged = len(rows) - (len(result.rejected) - before)
         if counted and await self._insert_counted(conn, run, staged, result):
+            await self._note_staged(conn)
             return result
         keys = await self._resolved_keys(conn, rows)
         rejected = {r.row for r in result.rejected}
@@ -504,15 +516,69 @@ class ChunkLoader:
             # stored record (rows it did insert now match their own record, so they do not)
             await self._reject_foreign_clashes(conn, result)
         missing = self._not_returned(rows, keys, returned, result)
-        repeated = await self._written_by_this_run(conn, missing, run)
+        repeated, foreign = await self._stamped_during_run(conn, missing, run)
+        if foreign and self.mode == "upsert":
+            # records another job stamped during this run: a key this run staged before
+            # is a repeat all the same; the others are that job's, and are written now (a
+            # skip leaves both alone, and counts them skipped)
+            earlier = await self._staged_before(conn, foreign)
+            repeated |= earlier
+            more = await self._upsert_over(conn, keys, foreign - earlier, result)
+            returned = [*returned, *more]
         untouched = self._count(rows, keys, returned, repeated, result)
         if self.mode in ("upsert", "skip") and self.model.touched_column:
             # rows written by this run are told by their stamp; the others are remembered
             await self._remember(conn, untouched)
+        await self._note_staged(conn)
         return result
 
+    async def _note_staged(self, conn: asyncpg.Connection) -> None:
+        if self.mode == "upsert" and self.model.touched_column:
+            key = ", ".join(quote_ident(c) for c in self.model.key)
+            await conn.execute(f"INSERT INTO {self.staged} ({key}) SELECT {key} FROM {self.stage}")
+
+    async def _staged_before(self, conn: asyncpg.Connection, keys: set[str]) -> set[str]:
+        found = await conn.fetch(
+            f"SELECT DISTINCT {self._key_sql('w')} AS key FROM {self.staged} w "
+            f"WHERE {self._key_sql('w')} = ANY($1::text[])",
+            list(keys),
+        )
+        return {r["key"] for r in found}
+
+    async def _upsert_over(
+        self,
+        conn: asyncpg.Connection,
+        keys: dict[int, str],
+        foreign: set[str],
+        result: ChunkResult,
+    ) -> list[Mapping[str, Any]]:
+        """Upsert the staged rows of records another job stamped during this run (one by
+        one if the database refuses them together: another unique value may clash now)."""
+        rejected = {r.row for r in result.rejected}
+        lines = [line for line, key in keys.items() if key in foreign and line not in rejected]
+        if not lines:
+            return []
+        with contextlib.suppress(asyncpg.PostgresError):
+            async with conn.transaction():
+                return list(await conn.fetch(self._insert_any_stamp_sql, lines))
+        returned: list[Mapping[str, Any]] = []
+        for line in lines:
+            try:
+                async with conn.transaction():
+                    returned.extend(await conn.fetch(self._insert_any_stamp_sql, [line]))
+            except asyncpg.PostgresError as e:
+                result.rejected.append(
+                    RejectedRow(
+                        row=line,
+                        column=getattr(e, "column_name", None),
+                        value=None,
+                        message=f"refused by the database: {_db_message(e)}",
+                    )
+                )
+        return returned
+
     def _run_args(self, run: RunWrites) -> tuple[Any, ...]:
-        return (run.started, run.times) if self._stamps_updates else ()
+        return (run.started,) if self._stamps_updates else ()
 
     def _kept_defaults(self, rows: Sequence[Row]) -> bool:
         """Whether a row leaves empty a (non-key) column that has a database default."""
@@ -756,20 +822,24 @@ class ChunkLoader:
             if r[0] not in rejected and r[0] in keys and keys[r[0]] not in done
         ]
 
-    async def _written_by_this_run(
+    async def _stamped_during_run(
         self, conn: asyncpg.Connection, keys: list[str], run: RunWrites
-    ) -> set[str]:
+    ) -> tuple[set[str], set[str]]:
+        """Of ``keys``, those whose records this run stamped, and those another job stamped
+        since this run began."""
         touched = self.model.touched_column
         if not keys or touched is None:
-            return set()
+            return set(), set()
         key, stamp = self._key_sql("t"), f"t.{quote_ident(touched)}"
         found = await conn.fetch(
-            f"SELECT {key} AS key FROM {self.target} t WHERE {key} = ANY($1::text[]) "
-            f"AND ({stamp} = now() OR {stamp} = ANY($2::timestamptz[]))",
+            f"SELECT {key} AS key, ({stamp} = now() OR {stamp} = ANY($3::timestamptz[])) "
+            f"AS mine FROM {self.target} t WHERE {key} = ANY($1::text[]) AND {stamp} >= $2",
             keys,
+            run.started,
             run.times,
         )
-        return {r["key"] for r in found}
+        mine = {r["key"] for r in found if r["mine"]}
+        return mine, {r["key"] for r in found} - mine
 
     def _drop_duplicates(self, rows: Sequence[Row], result: ChunkResult) -> Sequence[Row]:
         """Rows repeating, inside this chunk, the key (several columns together when it is
@@ -848,7 +918,10 @@ class ChunkLoader:
                     )
                 )
 
-    def _build_insert(self, *, one_row: bool = False) -> str:
+    def _build_insert(self, *, one_row: bool = False, any_stamp: bool = False) -> str:
+        """The set-based insert (or upsert) of the staged rows; ``one_row``: of the row
+        ``_row = $n``; ``any_stamp``: of the rows ``_row = ANY($1)``, updating their records
+        whenever they were stamped (the rows of records another job wrote during the run)."""
         cols = ", ".join(quote_ident(c) for c in self.columns)
         select = ", ".join(
             f"COALESCE({quote_ident(f.name)}, {f.db_default})"
@@ -859,8 +932,10 @@ class ChunkLoader:
         key_cols = ", ".join(quote_ident(c) for c in self.model.key)
         touched = self.model.touched_column
         upsert = self.mode == "upsert"
-        row_param = ("$3" if self._stamps_updates else "$1") if one_row else ""
+        row_param = ("$2" if self._stamps_updates else "$1") if one_row else ""
         where = f"WHERE _row = {row_param} " if one_row else ""
+        if any_stamp:
+            where = "WHERE _row = ANY($1::bigint[]) "
         head = (
             f"INSERT INTO {self.target} AS t ({cols}) SELECT {select} FROM {self.stage} "
             f"{where}ORDER BY _row ON CONFLICT {'(' + key_cols + ') ' if upsert else ''}"
@@ -872,13 +947,11 @@ class ChunkLoader:
             old = ", ".join(f"t.{quote_ident(c)}" for c in others)
             new = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in others)
             stamp = f", {quote_ident(touched)} = now()" if touched else ""
-            # a record this run wrote already is not updated by a later row of the file
-            # (which becomes a rejected duplicate); one another writer stamped since is
-            fresh = ""
-            if touched:
-                at = f"t.{quote_ident(touched)}"
-                mine = f"{at} = now() OR {at} = ANY($2::timestamptz[])"
-                fresh = f"({at} IS NULL OR {at} < $1 OR NOT ({mine})) AND "
+            # a record stamped since the run began is left alone: this run may have written
+            # it (a later row of the file repeating its key is a rejected duplicate); the
+            # rows of those another job stamped are written afterwards (``any_stamp``)
+            at = f"t.{quote_ident(touched)}" if touched else ""
+            fresh = f"({at} IS NULL OR {at} < $1) AND " if touched and not any_stamp else ""
             return (
                 head + f"DO UPDATE SET {sets}{stamp} "
                 f"WHERE {fresh}ROW({old}) IS DISTINCT FROM ROW({new}) "

@@ -146,13 +146,15 @@ async def test_a_key_repeated_in_a_later_chunk_is_rejected_even_when_nothing_was
     assert name == stored["first_name"]
 
 
-@pytest.mark.parametrize("mode", ["insert", "upsert"])
-async def test_a_record_another_job_wrote_during_this_run_is_not_taken_for_this_runs_own(
+@pytest.mark.parametrize("mode", ["insert", "upsert", "skip"])
+async def test_another_job_writing_the_same_records_meanwhile_changes_no_outcome(
     conn: asyncpg.Connection, mode: str
 ) -> None:
-    """Regression: two jobs on overlapping keys at once. A record the other job wrote after
+    """Two jobs on overlapping keys at once. Regressions: a record the other job wrote after
     this run started was taken for one this run wrote (its stamp was later than the run's
-    start): the upsert refused it as "an earlier row of this file", the insert said so too."""
+    start), so the upsert refused it as "an earlier row of this file"; and, the other way
+    round, a key this run wrote and the other job then wrote again no longer looked like
+    this run's, so a later repeat of it in the file was applied instead of rejected."""
     ours = ChunkLoader(MODEL, _fields(), mode)
     await ours.prepare(conn)
     run = await _started(conn)
@@ -161,25 +163,37 @@ async def test_a_record_another_job_wrote_during_this_run_is_not_taken_for_this_
 
     other = ChunkLoader(MODEL, _fields(), "upsert")  # another job, started after ours
     await other.prepare(conn)
-    written = await _load(conn, other, _rows([person(62)], first_line=7), await _started(conn))
-    assert written.inserted == 1
+    theirs = [person(62), dict(person(60), first_name="Theirs")]
+    written = await _load(conn, other, _rows(theirs, first_line=7), await _started(conn))
+    assert (written.inserted, written.updated) == (1, 1)
 
-    changed = dict(person(62), first_name="Ours")
-    repeat = dict(person(61), first_name="Again")  # a real repeat of this file
-    later = await _load(conn, ours, _rows([changed, repeat, person(63)], first_line=40), run)
-    reasons = {r.row: r.message for r in later.rejected}
-    assert "an earlier row of this file" in reasons.pop(41)
+    later = [
+        dict(person(62), first_name="Ours"),  # the other job's record: not a repeat
+        dict(person(61), first_name="Again"),  # a repeat of row 3 of this file
+        dict(person(60), first_name="Again"),  # a repeat of row 2, rewritten meanwhile
+        person(63),
+    ]
+    result = await _load(conn, ours, _rows(later, first_line=40), run)
+    reasons = {r.row: r.message for r in result.rejected}
+    names = dict(await conn.fetch("SELECT username, first_name FROM users_user"))
+    assert names[person(61)["username"]] == person(61)["first_name"]
+    assert names[person(60)["username"]] == "Theirs"
     if mode == "upsert":
-        assert (later.inserted, later.updated, reasons) == (1, 1, {})
-        expected = "Ours"
+        assert "an earlier row of this file" in reasons.pop(41)
+        assert "an earlier row of this file" in reasons.pop(42)
+        assert (result.inserted, result.updated, reasons) == (1, 1, {})
+        assert names[person(62)["username"]] == "Ours"
+    elif mode == "skip":  # a skip writes neither: the rewritten repeat counts as skipped
+        assert "an earlier row of this file" in reasons.pop(41)
+        assert (result.inserted, result.skipped, reasons) == (1, 2, {})
+        assert names[person(62)["username"]] == person(62)["first_name"]
     else:
-        assert later.inserted == 1
+        assert "of this file" in reasons.pop(41)
+        assert "already exists" in reasons.pop(42)  # rejected; its first row is not known
         assert "already exists" in reasons[40]
         assert "of this file" not in reasons[40]
-        expected = person(62)["first_name"]
-    names = dict(await conn.fetch("SELECT username, first_name FROM users_user"))
-    assert names[person(62)["username"]] == expected
-    assert names[person(61)["username"]] == person(61)["first_name"]
+        assert result.inserted == 1
+        assert names[person(62)["username"]] == person(62)["first_name"]
 
 
 async def test_on_a_table_without_a_change_stamp_a_key_repeated_in_a_later_chunk_is_rejected(
