@@ -208,6 +208,9 @@ class ChunkLoader:
         await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.seen} (_row bigint, {seen})")
         key = ", ".join(quote_ident(c) for c in self.model.key)
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {self.seen}_key ON {self.seen} ({key})")
+        for i, column in enumerate(c for c in self.unique if (c,) != self.model.key):
+            name, col = f"{self.seen}_u{i}", quote_ident(column)
+            await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {self.seen} ({col})")
         # an upsert's every staged key, unindexed (cheap to add to): looked through
         # only for a record another job stamped during the run, to tell whether this run had
         # its key before (a repeat) or not (that job's record)
@@ -271,6 +274,18 @@ class ChunkLoader:
         groups = [self.model.key]
         if not key_only:
             groups += [(c,) for c in self.unique if (c,) != self.model.key]
+        # a chunk's rows looked up in the index of what earlier chunks had: the planner,
+        # blind to a temporary table's size, hashed all of it for every chunk instead, so a
+        # dry run or all-or-nothing check slowed down as the file went on
+        await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+        try:
+            await self._reject_remembered_groups(conn, result, groups)
+        finally:
+            await conn.execute("RESET enable_hashjoin; RESET enable_mergejoin")
+
+    async def _reject_remembered_groups(
+        self, conn: asyncpg.Connection, result: ChunkResult, groups: list[tuple[str, ...]]
+    ) -> None:
         for group in groups:
             match = " AND ".join(f"k.{quote_ident(c)} = s.{quote_ident(c)}" for c in group)
             shown = " || ', ' || ".join(f"s.{quote_ident(c)}::text" for c in group)
