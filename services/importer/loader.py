@@ -38,6 +38,8 @@ Row = tuple[Any, ...]
 # after a shortcut did not work for a chunk, this many chunks take the careful path before
 # trying it again (a file that repeats stored keys would otherwise pay twice on every chunk)
 DIRECT_COOLDOWN_CHUNKS = 8
+# remembered rows from which a chunk's repeats are looked up by index, not by hashing them all
+INDEX_LOOKUP_FROM = 20_000
 _values = itemgetter(slice(1, None))
 
 
@@ -191,6 +193,7 @@ class ChunkLoader:
         ]
         self._direct_cooldown = 0
         self._counted_cooldown = 0
+        self._remembered_rows = 0  # rows put in the ``seen`` table (see _reject_remembered)
 
     async def prepare(self, conn: asyncpg.Connection) -> None:
         cols = ", ".join(f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields)
@@ -274,6 +277,11 @@ class ChunkLoader:
         groups = [self.model.key]
         if not key_only:
             groups += [(c,) for c in self.unique if (c,) != self.model.key]
+        if not self._remembered_rows:
+            return  # nothing remembered yet (a rolled-back chunk's rows count, harmlessly)
+        if self._remembered_rows < INDEX_LOOKUP_FROM:
+            await self._reject_remembered_groups(conn, result, groups)
+            return
         # a chunk's rows looked up in the index of what earlier chunks had: the planner,
         # blind to a temporary table's size, hashed all of it for every chunk instead, so a
         # dry run or all-or-nothing check slowed down as the file went on
@@ -311,9 +319,10 @@ class ChunkLoader:
         cols = ", ".join(["_row", *(quote_ident(c) for c in self._remembered)])
         where = " WHERE _row = ANY($1::bigint[])" if lines is not None else ""
         args = (list(lines),) if lines is not None else ()
-        await conn.execute(
+        status = await conn.execute(
             f"INSERT INTO {self.seen} ({cols}) SELECT {cols} FROM {self.stage}{where}", *args
         )
+        self._remembered_rows += int(status.rsplit(" ", 1)[-1])
 
     async def remember_loaded(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
         """A resumed run: remember the keys of rows that an earlier run of the job loaded
