@@ -594,7 +594,9 @@ async def test_a_short_job_id_finds_any_visible_job_however_old(
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "the old one" in shown.stdout
-    for spelled in (old["id"].upper(), old["id"].replace("-", "")):  # a whole id, respelled
+    whole = old["id"]
+    # a whole id respelled, and a longer prefix typed without its dash
+    for spelled in (whole.upper(), whole.replace("-", ""), whole.replace("-", "")[:12].upper()):
         respelled = subprocess.run(
             [_dm(), "status", spelled], env=env, capture_output=True, text=True, timeout=60
         )

@@ -63,6 +63,15 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_rejections)
 
 
+def _dashed(prefix: str) -> str:
+    """A prefix typed without dashes, with them where a job id has them (8-4-4-4-12)."""
+    if "-" in prefix:
+        return prefix
+    cuts = [cut for cut in (8, 12, 16, 20) if cut < len(prefix)]
+    parts = [prefix[a:b] for a, b in zip([0, *cuts], [*cuts, len(prefix)], strict=True)]
+    return "-".join(parts)
+
+
 def resolve_job_id(client: GatewayClient, given: str) -> str:
     """Accept the short ids ``dm status`` shows: the one visible job whose id starts so."""
     given = given.strip()
@@ -78,7 +87,7 @@ def resolve_job_id(client: GatewayClient, given: str) -> str:
         return given
     if not _ID_PREFIX.fullmatch(given):
         return given  # no id at all: the server answers (404)
-    page = client.list_jobs(2, id_prefix=given)
+    page = client.list_jobs(2, id_prefix=_dashed(given))
     matches = [str(j["id"]) for j in page.get("results", [])]
     if len(matches) == 1:
         return matches[0]
