@@ -335,8 +335,10 @@ def _problem(error: Exception) -> str:
     "<problem>\\n<context>\\n<caret>" (sometimes as bytes); ijson's Python parser wraps a
     decoding error, and calls a cut-off file incomplete."""
     cause = error.args[0] if error.args else ""
-    if isinstance(error, UnicodeDecodeError) or isinstance(cause, UnicodeDecodeError):
-        return "bytes that are not valid UTF-8 (save the file as UTF-8)"
+    bad = error if isinstance(error, UnicodeDecodeError) else cause
+    if isinstance(bad, UnicodeDecodeError):
+        shown = bad.object[bad.start : bad.start + 3].hex(" ").upper()
+        return f"bytes that are not valid UTF-8 ({shown}; save the file as UTF-8)"
     text = cause.decode("utf-8", "replace") if isinstance(cause, bytes) else str(cause)
     lines = [part.strip() for part in text.splitlines() if part.strip()]
     problem = lines[0] if lines else "malformed JSON"
