@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -585,11 +585,24 @@ class ChunkLoader:
         with contextlib.suppress(asyncpg.PostgresError):
             async with conn.transaction():
                 return list(await conn.fetch(self._insert_any_stamp_sql, lines))
+        return await self._one_by_one(
+            conn, lines, lambda line: conn.fetch(self._insert_any_stamp_sql, [line]), result
+        )
+
+    @staticmethod
+    async def _one_by_one(
+        conn: asyncpg.Connection,
+        lines: Iterable[int],
+        write: Callable[[int], Awaitable[list[asyncpg.Record]]],
+        result: ChunkResult,
+    ) -> list[Mapping[str, Any]]:
+        """``write`` each row alone, under a savepoint: a row the database refuses is a
+        rejected row with its reason, and the others go in."""
         returned: list[Mapping[str, Any]] = []
         for line in lines:
             try:
                 async with conn.transaction():
-                    returned.extend(await conn.fetch(self._insert_any_stamp_sql, [line]))
+                    returned.extend(await write(line))
             except asyncpg.PostgresError as e:
                 result.rejected.append(
                     RejectedRow(
@@ -738,21 +751,10 @@ class ChunkLoader:
                     return list(await conn.fetch(self._insert_sql, *args))
             except asyncpg.PostgresError:
                 pass
-        returned: list[Mapping[str, Any]] = []
-        for (line,) in await conn.fetch(f"SELECT _row FROM {self.stage} ORDER BY _row"):
-            try:
-                async with conn.transaction():
-                    returned.extend(await conn.fetch(self._insert_one_sql, *args, line))
-            except asyncpg.PostgresError as e:
-                result.rejected.append(
-                    RejectedRow(
-                        row=line,
-                        column=getattr(e, "column_name", None),
-                        value=None,
-                        message=f"refused by the database: {_db_message(e)}",
-                    )
-                )
-        return returned
+        lines = [r[0] for r in await conn.fetch(f"SELECT _row FROM {self.stage} ORDER BY _row")]
+        return await self._one_by_one(
+            conn, lines, lambda line: conn.fetch(self._insert_one_sql, *args, line), result
+        )
 
     async def _reject_repeated_keys(self, conn: asyncpg.Connection, result: ChunkResult) -> None:
         """Staged rows whose resolved key an earlier row of the chunk already has."""

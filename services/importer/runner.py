@@ -54,7 +54,7 @@ from services.importer.errors import JobFailure
 from services.importer.loader import ChunkLoader, ChunkResult, RunWrites
 from services.importer.rows import ValidRows
 from services.importer.sources import Source, batch_reader, open_source
-from services.importer.validate import LONE_SURROGATE, CheckedRows, RowValidator
+from services.importer.validate import LONE_SURROGATE, CheckedRows, RowValidator, step
 
 __all__ = ["JobRunner", "RunContext"]
 
@@ -467,12 +467,10 @@ class JobRunner:
             return validator.check_rows(records)
         steps = validator.checking(records)
         while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                checked: CheckedRows = done.value
+            checked = step(steps)
+            if checked is not None:
                 return checked
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the next column waits for a look at the event loop
 
     async def _commit_chunk(
         self, ctx: RunContext, loader: ChunkLoader, conn: AsyncConnection, batch: _Batch

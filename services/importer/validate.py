@@ -29,7 +29,7 @@ from services.importer.copy_text import CopyText
 from services.importer.csv_source import CellError, RecordBatch
 from services.importer.errors import JobFailure
 
-__all__ = ["LONE_SURROGATE", "CheckedRows", "RowValidator", "ValidRow"]
+__all__ = ["LONE_SURROGATE", "CheckedRows", "RowValidator", "ValidRow", "step"]
 
 MAX_VALUE_SHOWN = 200
 # a JSON file may escape half of a UTF-16 pair alone ("\ud800"): Python keeps it in a str,
@@ -82,6 +82,16 @@ class _Column(NamedTuple):
     # cells that PostgreSQL reads as exactly the value the fast path parsed from them (the
     # whole column joined by SEPARATOR): COPY can take such cells as CSV text as they are
     as_copied: re.Pattern[str] | None
+
+
+def step(steps: Generator[None, None, CheckedRows]) -> CheckedRows | None:
+    """Advance ``RowValidator.checking`` by one column: its result once it is done."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        checked: CheckedRows = done.value
+        return checked
+    return None
 
 
 def _shown(value: str | None) -> str | None:
@@ -287,12 +297,9 @@ class RowValidator:
         parsed in a few C-level passes, and only a column with a doubtful cell is checked
         cell by cell. Rows of the wrong width or with reader errors go through ``check``."""
         steps = self.checking(batch)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                checked: CheckedRows = done.value
-                return checked
+        while (checked := step(steps)) is None:
+            pass
+        return checked
 
     def checking(self, batch: RecordBatch) -> Generator[None, None, CheckedRows]:
         """``check_rows`` in steps: it pauses after each column, so that a caller on an
