@@ -28,6 +28,9 @@ from services.gateway.jobs import load_visible_job
 __all__ = ["job_events"]
 
 POLL_SECONDS = 2.0
+# a worker records a job's end, then sends its last progress message: once the record says
+# the job ended, the stream waits this long at most for that message before it closes
+LAST_PROGRESS_WAIT_SECONDS = 2.0
 # an open stream asks this often whether its token still holds (revoked, user deactivated)
 RECHECK_SECONDS = 5.0
 _REVOKED = '{"detail": "invalid or revoked token"}'
@@ -73,15 +76,22 @@ async def _stream(
         latest = await _latest_progress(request, subjects, job_id)
         if latest is not None:
             yield ServerSentEventMessage(event="progress", data=latest.decode())
+        ended = latest is not None and _ends(latest)
         while True:
             try:
                 msg = await asyncio.wait_for(queue.get(), POLL_SECONDS)
             except TimeoutError:
                 msg = None
             if msg is not None and msg.subject.startswith(subjects.progress("job", job_id)):
+                ended = _ends(msg.data)
                 yield ServerSentEventMessage(event="progress", data=msg.data.decode())
             job = await load_visible_job(engine, job_id, principal)
             if job["status"] in TERMINAL_STATUSES:
+                if not ended:
+                    # the record came first: the worker's last word is on its way
+                    last = await _last_progress(queue, subjects.progress("job", job_id))
+                    if last is not None:
+                        yield ServerSentEventMessage(event="progress", data=last.decode())
                 yield _status(job)
                 return
             now = asyncio.get_running_loop().time()
@@ -96,6 +106,33 @@ async def _stream(
         with contextlib.suppress(Exception):
             await progress_sub.unsubscribe()
             await events_sub.unsubscribe()
+
+
+def _ends(progress: bytes) -> bool:
+    """Whether a progress message is a job's last one (it carries a final status)."""
+    try:
+        status = msgspec.json.decode(progress).get("status")
+    except (msgspec.DecodeError, AttributeError):
+        return False
+    return status in TERMINAL_STATUSES
+
+
+async def _last_progress(queue: asyncio.Queue[Msg], subject: str) -> bytes | None:
+    """The progress messages until the last one (with a final status), or until
+    ``LAST_PROGRESS_WAIT_SECONDS`` pass; the last of those seen, if any."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LAST_PROGRESS_WAIT_SECONDS
+    seen = None
+    while (left := deadline - loop.time()) > 0:
+        try:
+            msg = await asyncio.wait_for(queue.get(), left)
+        except TimeoutError:
+            break
+        if msg.subject.startswith(subject):
+            seen = msg.data
+            if _ends(seen):
+                break
+    return seen
 
 
 async def _latest_progress(
