@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -636,3 +637,30 @@ async def test_cancel_stops_an_all_or_nothing_job_while_it_checks_the_file(
     assert [stats[k] for k in written] == [0, 0, 0]
     stored = await table_rows(stack)
     assert not any(f"p{i:07d}" in stored for i in range(1_200_001, 1_350_001))
+
+
+async def test_an_all_or_nothing_check_shows_in_the_jobs_record_as_it_goes(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    # the check pass wrote nothing to the job's record: `dm status` showed 0 % and no rows
+    # read for as long as it lasted, as if the job were stuck
+    people = write_people(tmp_path / "checking.csv", start=1_400_001, count=150_000)
+    file_path = upload(client, stack, "alice", people)
+    job = create_job(client, stack, "alice", file_path, options={"all_or_nothing": True})
+    h = stack.headers("alice")
+    client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=h)
+    seen: list[dict[str, Any]] = []
+    for _ in range(600):
+        now = client.get(stack.api(f"jobs/{job['id']}/"), headers=h).json()
+        if now["status"] in TERMINAL:
+            break
+        if now["statistics"]["rows_read"] > 0:
+            seen.append(now)
+        await asyncio.sleep(0.05)
+    final, _ = follow(client, stack, "alice", job["id"])
+    assert final["status"] == "completed", final["error_message"]
+    assert final["statistics"]["rows_inserted"] == 150_000
+    checking = [s for s in seen if s["progress"] <= 50.0]
+    assert checking, "the check pass never showed in the job's record"
+    assert all(s["progress"] > 0 for s in checking)
+    assert all(s["statistics"]["rows_inserted"] == 0 for s in checking)  # nothing written yet

@@ -104,6 +104,13 @@ class RunContext:
     writes: RunWrites | None = None
     # the job's child arrays (JobOptions.children), loaded after each chunk's parents
     children: ChildImports | None = None
+    # the part of the job's progress this reading of the file stands for: an all-or-nothing
+    # run reads the file twice, first to check it (0-50 %), then to load it (50-100 %)
+    span: tuple[float, float] = (0.0, 100.0)
+
+    def percent(self, bytes_read: int) -> float:
+        low, high = self.span
+        return round(low + (high - low) * bytes_read / (self.bytes_total or 1), 2)
 
 
 @dataclass(slots=True)
@@ -636,6 +643,7 @@ class JobRunner:
         conn: AsyncConnection,
     ) -> None:
         checked = _Totals()
+        ctx.span = (0.0, 50.0)
         first = open_source(ctx.job.format, path, model, ctx.job.options)
         try:
             first.header()
@@ -668,7 +676,7 @@ class JobRunner:
                 f"{ctx.stats.rows_rejected:,} of {ctx.stats.rows_read:,} rows were rejected, "
                 "so nothing was written (all-or-nothing)",
             )
-        ctx.stats, ctx.record_no = JobStatistics(), 0
+        ctx.stats, ctx.record_no, ctx.span = JobStatistics(), 0, (50.0, 100.0)
         second = open_source(ctx.job.format, path, model, ctx.job.options)
         try:
             await self._load_atomically(ctx, second, validator, loader, conn)
@@ -715,14 +723,25 @@ class JobRunner:
             # SQLAlchemy begins lazily: make the transaction real before raw statements, or
             # each would commit alone and the staging table would empty itself at once
             await conn.execute(text("SELECT 1"))
-            # a plain read, no lock: a cancel request waits for no check
-            await self._stop_if_cancelled(conn, ctx, lock=False)
             result = await loader.preview(await self._driver(conn), batch.valid)
             rejected = sorted(batch.rejected + result.rejected, key=lambda r: r.row)
             await self._save_rejections(conn, ctx, rejected, batch)
+            # read and checked, whatever follows (a cancel counts these rows as read)
+            ctx.stats = _nothing_written(_add(ctx.stats, batch, result))
+            # the job's record follows the check, so `dm status` shows it moving (the rows
+            # read and rejected so far; nothing written); a cancel request is seen here
+            await self._stop_if_cancelled(conn, ctx, lock=True)
+            checked = JobCheckpointed(
+                **self._env(ctx.job, ctx.cmd, 0),
+                job_id=ctx.job.id,
+                run_id=ctx.cmd.run_id,
+                last_row=0,
+                statistics=ctx.stats,
+                percent=ctx.percent(batch.bytes_read),
+            )
+            await self._record(conn, ctx, [checked])
         room = max(MAX_ERRORS_SHOWN - len(totals.first_rejected), 0)
         totals.first_rejected.extend(rejected[:room])
-        ctx.stats = _add(ctx.stats, batch, result)
         await self._maybe_progress(ctx)
 
     async def _atomic_chunk(
@@ -836,9 +855,7 @@ class JobRunner:
                     last_row=batch.last_record if advance else ctx.job.last_row,
                     statistics=ctx.stats,
                     rejected=[_storable_row(r) for r in rejected[:room]],
-                    percent=round(100.0 * batch.bytes_read / (ctx.bytes_total or 1), 2)
-                    if advance
-                    else ctx.job.progress,
+                    percent=ctx.percent(batch.bytes_read) if advance else ctx.job.progress,
                     changes=result.changes[: max(MAX_ERRORS_SHOWN - len(ctx.job.changes), 0)],
                 )
             ],
@@ -887,9 +904,8 @@ class JobRunner:
 
     async def _publish_progress(self, ctx: RunContext, status: str, message: str = "") -> None:
         s = ctx.stats
-        total = ctx.bytes_total or 1
         if status == "running":
-            percent = round(100.0 * ctx.bytes_read / total, 2)
+            percent = ctx.percent(ctx.bytes_read)
         else:  # the job's own figure, so the stream ends on what the job says
             percent = 100.0 if status == "completed" else ctx.job.progress
         progress = JobProgress(
