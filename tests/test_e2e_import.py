@@ -611,17 +611,25 @@ async def test_a_short_job_id_finds_any_visible_job_however_old(
     assert "not found" in (other.stdout + other.stderr).lower()
 
 
+def _run_all_or_nothing(
+    client: httpx.Client, stack: Stack, tmp_path: Path, start: int, count: int
+) -> str:
+    """The id of an all-or-nothing import of ``count`` new people, asked to run."""
+    people = write_people(tmp_path / "all_or_nothing.csv", start=start, count=count)
+    file_path = upload(client, stack, "alice", people)
+    job = create_job(client, stack, "alice", file_path, options={"all_or_nothing": True})
+    client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=stack.headers("alice"))
+    return str(job["id"])
+
+
 async def test_cancel_stops_an_all_or_nothing_job_while_it_checks_the_file(
     stack: Stack, client: httpx.Client, tmp_path: Path
 ) -> None:
     # the check pass never looked at a cancel request; the request's event then made the
     # run's own record fail ("stream changed concurrently"), and the job failed instead,
     # reporting tens of thousands of rows inserted that were never written
-    people = write_people(tmp_path / "checked.csv", start=1_200_001, count=150_000)
-    file_path = upload(client, stack, "alice", people)
-    job = create_job(client, stack, "alice", file_path, options={"all_or_nothing": True})
+    job = {"id": _run_all_or_nothing(client, stack, tmp_path, 1_200_001, 150_000)}
     h = stack.headers("alice")
-    client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=h)
     with client.stream("GET", stack.api(f"jobs/{job['id']}/events"), headers=h) as r:
         for line in r.iter_lines():
             data = json.loads(line[5:]) if line.startswith("data:") else {}
@@ -644,11 +652,8 @@ async def test_an_all_or_nothing_check_shows_in_the_jobs_record_as_it_goes(
 ) -> None:
     # the check pass wrote nothing to the job's record: `dm status` showed 0 % and no rows
     # read for as long as it lasted, as if the job were stuck
-    people = write_people(tmp_path / "checking.csv", start=4_000_001, count=150_000)
-    file_path = upload(client, stack, "alice", people)
-    job = create_job(client, stack, "alice", file_path, options={"all_or_nothing": True})
+    job = {"id": _run_all_or_nothing(client, stack, tmp_path, 4_000_001, 150_000)}
     h = stack.headers("alice")
-    client.post(stack.api(f"jobs/{job['id']}/execute/"), headers=h)
     seen: list[dict[str, Any]] = []
     for _ in range(600):
         now = client.get(stack.api(f"jobs/{job['id']}/"), headers=h).json()
