@@ -152,7 +152,7 @@ class ChunkLoader:
         # a key column given by another unique field (a student by number or by username):
         # two rows name the same key only once the staging table has resolved them
         self._key_looked_up = any(fk.lookup and fk.column in model.key for fk in self.foreign)
-        # the upsert's update spares records this run wrote, told by their stamps ($1, $2)
+        # the upsert's update spares records stamped since the run began ($1; see load)
         self._stamps_updates = bool(
             mode == "upsert"
             and model.touched_column
@@ -220,7 +220,8 @@ class ChunkLoader:
         keys = ", ".join(
             f"{quote_ident(f.name)} {f.sql_type}" for f in self.fields if f.name in self.model.key
         )
-        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.staged} ({keys})")
+        if self.mode == "upsert" and self.model.touched_column:
+            await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.staged} ({keys})")
         if self._server_parsed:
             await conn.execute(_REFUSED_FUNCTION)
         if self.direct and self._groups:
